@@ -1,0 +1,1 @@
+"""Account linking, campaign clustering, models, scoring, rules, alerts and the CLI."""

@@ -1,0 +1,119 @@
+"""The `distillguard` command line. Exit codes: 0 ok, 1 failure, 2 usage or unreadable input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from features import ingest as ingest_mod
+from features import sources
+from features.adapters import FORMATS, Context
+from features.store import StoreLocked
+from features.validate import Limits
+
+app = typer.Typer(
+    help="Find distillation campaigns in an LLM API provider's own traffic.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+console = Console(stderr=True)
+
+
+@app.callback()
+def _root() -> None:
+    """Find distillation campaigns in an LLM API provider's own traffic."""
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command()
+def ingest(
+    source: Annotated[list[Path], typer.Argument(help="Files or folders of logs or account tables")],
+    store: Annotated[Path, typer.Option(help="Store folder (created if absent)")],
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"auto or one of: {', '.join(FORMATS)}")
+    ] = "auto",
+    table: Annotated[
+        str | None, typer.Option(help="Force the table: requests or accounts")
+    ] = None,
+    account_id: Annotated[
+        str | None, typer.Option(help="Account for records that carry none (batch files)")
+    ] = None,
+    batch_time: Annotated[
+        str | None, typer.Option(help="ISO-8601 time for batch results that carry none")
+    ] = None,
+    max_text_bytes: Annotated[int, typer.Option(help="Longer prompts are quarantined")] = 4
+    * 1024
+    * 1024,
+) -> None:
+    """Load request logs and account tables into the store (deduplicated, bad rows quarantined)."""
+    try:
+        opts = ingest_mod.Options(
+            fmt=fmt,
+            table=table,
+            ctx=Context(account_id=account_id, batch_time=batch_time),
+            limits=Limits(max_text_bytes=max_text_bytes),
+        )
+        planned = ingest_mod.plan(source, opts)
+    except (ValueError, sources.SourceError) as exc:
+        raise fail(str(exc)) from exc
+    total = sum(sources.file_size(p) for p in planned)
+    try:
+        with _progress() as progress:
+            task = progress.add_task("ingest", total=total)
+            report = ingest_mod.run(
+                source, store, opts, lambda n: progress.advance(task, n), planned=planned
+            )
+    except StoreLocked as exc:
+        raise fail(str(exc), 1) from exc
+    except sources.SourceError as exc:
+        raise fail(str(exc)) from exc
+    _print_report(report, store, planned)
+
+
+def _print_report(report: ingest_mod.Report, store: Path, planned: dict) -> None:
+    out = Console()
+    grid = Table(title=f"ingest {report.run_id} -> {store}")
+    for col in ("table", "read", "stored", "duplicates", "quarantined", "reconciles"):
+        grid.add_column(col, justify="right" if col != "table" else "left")
+    for name, c in report.counts.items():
+        grid.add_row(name, *map(str, (c.read, c.stored, c.duplicates, c.quarantined)), str(c.reconciles))
+    out.print(grid)
+    empty = [str(p) for p, k in planned.items() if k is None]
+    kinds = ", ".join(sorted({f"{k.format}/{k.table}" for k in report.files.values()}))
+    out.print(
+        f"{len(planned)} file(s) read as {kinds or 'nothing'}"
+        + (f"; {len(empty)} empty file(s) skipped" if empty else "")
+        + ". Rejected rows are in the store's quarantine/ with their reasons."
+    )
+    if not all(c.reconciles for c in report.counts.values()):
+        raise fail("counts do not reconcile (a bug): please report it", 1)
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m detector.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Canonical log schema, ingestion, per-request signals and per-account features."""
