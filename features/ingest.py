@@ -141,7 +141,12 @@ def convert_arrow(kind: Kind, first_row: int, batch: pa.RecordBatch, opts: Optio
 
 
 def _kind_of(path: Path, opts: Options) -> Kind | None:
-    sniffed = sources.sniff(path)
+    try:
+        sniffed = sources.sniff(path)
+    except sources.SourceError:
+        if opts.fmt == "auto" and opts.table is None:
+            raise
+        sniffed = Kind("canonical", opts.table or "requests")
     if opts.fmt == "auto":
         kind = sniffed
     else:

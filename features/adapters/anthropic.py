@@ -47,8 +47,11 @@ def from_exchange(request: dict, response: dict | None, meta: dict) -> dict:
             usage.get(k)
             for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         ]
-        row["usage_input_tokens"] = sum(p for p in parts if p is not None) if parts[0] is not None else None
+        known = [p for p in parts if p is not None]
+        row["usage_input_tokens"] = sum(known) if parts[0] is not None else None
         row["usage_output_tokens"] = usage.get("output_tokens")
+        details = usage.get("output_tokens_details") or {}
+        row["usage_reasoning_tokens"] = details.get("thinking_tokens")
         row.setdefault("request_id", response.get("id"))
         row["request_model"] = row["request_model"] or response.get("model")
     return row

@@ -104,6 +104,7 @@ def row(span: dict, resource: dict, ctx: Context) -> dict:
         "finish_reason": reasons[0] if isinstance(reasons, list) and reasons else None,
         "usage_input_tokens": attrs.get("gen_ai.usage.input_tokens"),
         "usage_output_tokens": attrs.get("gen_ai.usage.output_tokens"),
+        "usage_reasoning_tokens": attrs.get("gen_ai.usage.reasoning.output_tokens"),
         "status_code": attrs.get("http.response.status_code"),
     }
 

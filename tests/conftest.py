@@ -1,0 +1,31 @@
+"""Shared fixtures: writing small source files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    """Write records (dicts, or raw bytes/str lines) as JSON Lines."""
+    with open(path, "wb") as handle:
+        for r in records:
+            if isinstance(r, bytes):
+                handle.write(r.rstrip(b"\n") + b"\n")
+            elif isinstance(r, str):
+                handle.write(r.encode() + b"\n")
+            else:
+                handle.write(orjson.dumps(r) + b"\n")
+    return path
+
+
+@pytest.fixture
+def jsonl(tmp_path):
+    counter = iter(range(1_000_000))
+
+    def make(records: list, name: str | None = None) -> Path:
+        return write_jsonl(tmp_path / (name or f"src-{next(counter)}.jsonl"), records)
+
+    return make
