@@ -5,6 +5,7 @@ Counts always reconcile: rows read = rows stored + duplicates + rows quarantined
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -79,8 +80,16 @@ def _quarantine(table: str, source: str, items: Iterable[tuple[int, str, str]]) 
     )
 
 
+def _to_json(value) -> str:
+    """JSON text of a decoded record; the stdlib takes what orjson refuses (ints past 64 bits)."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return json.dumps(value, default=str, ensure_ascii=False)
+
+
 def _extra_json(values: list) -> list[str | None]:
-    return [None if v is None else orjson.dumps(v, default=str).decode() for v in values]
+    return [None if v is None else _to_json(v) for v in values]
 
 
 def convert_records(
@@ -134,7 +143,7 @@ def convert_arrow(kind: Kind, first_row: int, batch: pa.RecordBatch, opts: Optio
     checked = check(columns, batch.num_rows, table, opts.limits)
     bad = batch.take(pa.array(checked.bad_rows, pa.int64())).to_pylist() if checked.bad_rows else []
     rejects = [
-        (first_row + i, reason, orjson.dumps(row, default=str).decode())
+        (first_row + i, reason, _to_json(row))
         for i, reason, row in zip(checked.bad_rows, checked.bad_reasons, bad)
     ]
     return checked.good, rejects, batch.num_rows
@@ -183,7 +192,7 @@ def _chunks(path: Path, kind: Kind, opts: Options, inputs: dict | None, served: 
                 yield (*convert_arrow(kind, first, batch, opts), 0)
                 continue
             records = [
-                (sources.Line(first + i, orjson.dumps(r, default=str).decode()), r)
+                (sources.Line(first + i, _to_json(r)), r)
                 for i, r in enumerate(batch.to_pylist())
             ]
             yield (*convert_records(kind, records, opts, inputs), 0)

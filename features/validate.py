@@ -106,7 +106,7 @@ def _timestamps(values: pa.Array | pa.ChunkedArray | list, name: str):
         if isinstance(v, str):
             if out[i] is None:
                 errors[i] = f"{name}: {v[:40]!r} is not ISO-8601 with a time zone"
-        elif isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v):
+        elif isinstance(v, int | float) and not isinstance(v, bool):
             try:
                 out[i] = datetime.fromtimestamp(float(v), tz=UTC)
             except (OverflowError, OSError, ValueError):

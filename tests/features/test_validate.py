@@ -1,0 +1,74 @@
+"""The canonical validator: exact cases, and generated junk that must never crash it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features import ingest
+from features.schema import REQUESTS
+from features.sources import Line
+from features.adapters import Kind
+from features.validate import Limits, check
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_exact_good_row():
+    cols = {
+        "request_id": ["r"],
+        "ts": ["2026-05-01T12:00:00.5+02:00"],
+        "account_id": ["a"],
+        "request_model": ["m"],
+        "prompt": [""],
+        "thinking_mode": ["adaptive"],
+        "temperature": [0.7],
+    }
+    out = check(cols, 1, REQUESTS, Limits(now=NOW))
+    assert out.bad_rows == []
+    row = out.good.to_pylist()[0]
+    assert row["ts"] == datetime(2026, 5, 1, 10, 0, 0, 500000, tzinfo=UTC)
+    assert row["prompt"] == ""
+
+
+def test_reasons_name_each_problem():
+    cols = {
+        "request_id": ["r", "s"],
+        "ts": ["2026-05-01T00:00:00Z", "yesterday"],
+        "account_id": ["a", "a"],
+        "request_model": ["m", "m"],
+        "prompt": ["p", "p"],
+        "thinking_mode": ["sometimes", None],
+        "status_code": [700, 200],
+    }
+    out = check(cols, 2, REQUESTS, Limits(now=NOW))
+    assert out.bad_rows == [0, 1]
+    assert out.bad_reasons[0] == "status_code: outside 100-599; thinking_mode: not one of disabled, enabled, adaptive"
+    assert out.bad_reasons[1] == "ts: 'yesterday' is not ISO-8601 with a time zone"
+
+
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+field = st.sampled_from([*REQUESTS.names, "unknown_a", "unknown_b"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.dictionaries(field, junk, max_size=12), max_size=25))
+def test_generated_junk_never_crashes_and_counts_reconcile(records):
+    lines = [(Line(i + 1, repr(r)), r) for i, r in enumerate(records)]
+    good, rejects, n_read = ingest.convert_records(Kind("canonical"), lines, ingest.Options())
+    assert n_read == len(records)
+    assert good.num_rows + len(rejects) == n_read
+    assert all(reason for _, reason, _ in rejects)
+    assert good.schema == REQUESTS.arrow_schema()
+    for name in REQUESTS.required:
+        assert good.column(name).null_count == 0
