@@ -130,6 +130,13 @@ QUARANTINE_SCHEMA = pa.schema(
 """Rejected rows: the raw text, where it came from (file, 1-based line or row) and why."""
 
 
+def polars_schema(table: Table, *, with_extra: bool = False) -> dict:
+    """The table's columns as polars dtypes (name -> dtype), in contract order."""
+    import polars as pl
+
+    return dict(pl.from_arrow(table.arrow_schema(with_extra=with_extra).empty_table()).schema)
+
+
 def markdown_table(table: Table) -> str:
     """The contract table as Markdown, for generated docs."""
     lines = ["| column | type | required | meaning |", "| --- | --- | --- | --- |"]

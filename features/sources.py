@@ -143,9 +143,14 @@ def sniff(path: Path) -> Kind | None:
     if is_parquet(path):
         first = next((b for _, b in iter_parquet(path, 1)), None)
         if first is None:
-            names = parquet_columns(path)
-            return detect(dict.fromkeys(names))
-        return detect(first.to_pylist()[0])
+            return None
+        kind = detect(first.to_pylist()[0])
+        if kind is None:
+            raise SourceError(
+                f"{path}: columns {parquet_columns(path)} match no known table or format; "
+                "pass --format and --table"
+            )
+        return kind
     with _open(path) as handle:
         seen = 0
         for line in handle:
