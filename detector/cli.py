@@ -8,7 +8,13 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from detector import simulate as sim
@@ -51,14 +57,14 @@ def _progress() -> Progress:
 
 @app.command()
 def ingest(
-    source: Annotated[list[Path], typer.Argument(help="Files or folders of logs or account tables")],
+    source: Annotated[
+        list[Path], typer.Argument(help="Files or folders of logs or account tables")
+    ],
     store: Annotated[Path, typer.Option(help="Store folder (created if absent)")],
     fmt: Annotated[
         str, typer.Option("--format", help=f"auto or one of: {', '.join(FORMATS)}")
     ] = "auto",
-    table: Annotated[
-        str | None, typer.Option(help="Force the table: requests or accounts")
-    ] = None,
+    table: Annotated[str | None, typer.Option(help="Force the table: requests or accounts")] = None,
     account_id: Annotated[
         str | None, typer.Option(help="Account for records that carry none (batch files)")
     ] = None,
@@ -100,7 +106,9 @@ def _print_report(report: ingest_mod.Report, store: Path, planned: dict) -> None
     for col in ("table", "read", "stored", "duplicates", "quarantined", "reconciles"):
         grid.add_column(col, justify="right" if col != "table" else "left")
     for name, c in report.counts.items():
-        grid.add_row(name, *map(str, (c.read, c.stored, c.duplicates, c.quarantined)), str(c.reconciles))
+        grid.add_row(
+            name, *map(str, (c.read, c.stored, c.duplicates, c.quarantined)), str(c.reconciles)
+        )
     out.print(grid)
     empty = [str(p) for p, k in planned.items() if k is None]
     kinds = ", ".join(sorted({f"{k.format}/{k.table}" for k in report.files.values()}))

@@ -43,7 +43,9 @@ class Report:
     """What an ingest run did, per table and per file."""
 
     run_id: str
-    counts: dict[str, Counts] = field(default_factory=lambda: {"requests": Counts(), "accounts": Counts()})
+    counts: dict[str, Counts] = field(
+        default_factory=lambda: {"requests": Counts(), "accounts": Counts()}
+    )
     files: dict[str, Kind] = field(default_factory=dict)
 
 
@@ -116,7 +118,9 @@ def convert_records(
             rejects.append((line.number, str(exc), line.raw))
             continue
         except (TypeError, AttributeError, KeyError, ValueError) as exc:
-            rejects.append((line.number, f"unexpected structure: {type(exc).__name__}: {exc}", line.raw))
+            rejects.append(
+                (line.number, f"unexpected structure: {type(exc).__name__}: {exc}", line.raw)
+            )
             continue
         mapped.extend(out)
         where.extend([line] * len(out))
@@ -131,21 +135,23 @@ def convert_records(
     return checked.good, rejects, n_read
 
 
-def convert_arrow(kind: Kind, first_row: int, batch: pa.RecordBatch, opts: Options):
-    """Canonical Parquet rows: columns converted in bulk, unknown columns kept as `extra`."""
+def convert_arrow(kind: Kind, batch: pa.RecordBatch | pa.Table, opts: Options, locate):
+    """Canonical rows in bulk: columns converted whole, unknown columns kept as `extra`.
+
+    `locate(i)` gives row i's (line number, raw text) for quarantine.
+    """
     table = TABLES[kind.table]
     known = [c for c in batch.schema.names if c in table.names]
-    unknown = [c for c in batch.schema.names if c not in table.names]
+    unknown = [c for c in batch.schema.names if c not in table.names and c != EXTRA]
     columns: dict = {name: batch.column(name) for name in known}
     if unknown:
-        frame = pl.from_arrow(pa.Table.from_batches([batch]).select(unknown))
+        frame = pl.from_arrow(pa.table({c: batch.column(c) for c in unknown}))
         columns[EXTRA] = frame.select(pl.struct(unknown).struct.json_encode())[:, 0].to_arrow()
     checked = check(columns, batch.num_rows, table, opts.limits)
-    bad = batch.take(pa.array(checked.bad_rows, pa.int64())).to_pylist() if checked.bad_rows else []
-    rejects = [
-        (first_row + i, reason, _to_json(row))
-        for i, reason, row in zip(checked.bad_rows, checked.bad_reasons, bad)
-    ]
+    rejects = []
+    for i, reason in zip(checked.bad_rows, checked.bad_reasons):
+        number, raw = locate(i)
+        rejects.append((number, reason, raw))
     return checked.good, rejects, batch.num_rows
 
 
@@ -184,26 +190,43 @@ def plan(paths: list[Path], opts: Options) -> dict[Path, Kind | None]:
     return planned
 
 
+def _row_locator(batch: pa.RecordBatch, first: int):
+    """Row i of a Parquet batch as (row number, JSON text), rendered only when asked."""
+    return lambda i: (first + i, _to_json(batch.slice(i, 1).to_pylist()[0]))
+
+
+def _line_locator(lines: list[tuple[int, bytes]]):
+    """Row i of a JSON Lines chunk as (line number, raw text)."""
+    return lambda i: (lines[i][0], sources.raw_text(lines[i][1]))
+
+
 def _chunks(path: Path, kind: Kind, opts: Options, inputs: dict | None, served: set | None):
     """(good rows, rejects, rows read, bytes) per chunk of one file."""
     if sources.is_parquet(path):
         for first, batch in sources.iter_parquet(path):
             if kind.format == "canonical":
-                yield (*convert_arrow(kind, first, batch, opts), 0)
+                yield (*convert_arrow(kind, batch, opts, _row_locator(batch, first)), 0)
                 continue
             records = [
-                (sources.Line(first + i, _to_json(r)), r)
-                for i, r in enumerate(batch.to_pylist())
+                (sources.Line(first + i, _to_json(r)), r) for i, r in enumerate(batch.to_pylist())
             ]
             yield (*convert_records(kind, records, opts, inputs), 0)
         yield None, [], 0, sources.file_size(path)
         return
-    for parsed in sources.iter_jsonl(path, opts.chunk_lines):
+    schema = TABLES[kind.table].arrow_schema()
+    for lines, n_bytes in sources.iter_lines(path, opts.chunk_lines):
+        bulk = sources.read_json_lines(lines, schema) if kind.format == "canonical" else None
+        if bulk is not None and bulk.num_rows == len(lines):
+            yield (*convert_arrow(kind, bulk, opts, _line_locator(lines)), n_bytes)
+            continue
+        parsed = sources.parse_lines(lines)
         if served is not None:
-            served.update(r["custom_id"] for _, r in parsed.records if isinstance(r.get("custom_id"), str))
+            served.update(
+                r["custom_id"] for _, r in parsed.records if isinstance(r.get("custom_id"), str)
+            )
         good, rejects, n = convert_records(kind, parsed.records, opts, inputs)
         rejects.extend((line.number, reason, line.raw) for line, reason in parsed.failures)
-        yield good, rejects, n + len(parsed.failures), parsed.n_bytes
+        yield good, rejects, n + len(parsed.failures), n_bytes
 
 
 def _reject(staging: store.Staging, report: Report, table: str, source: str, rejects: list) -> None:
@@ -222,7 +245,11 @@ def _batch_inputs(files: list[Path], opts: Options, staging: store.Staging, repo
             for line, record in parsed.records:
                 cid = record.get("custom_id")
                 if not isinstance(cid, str) or cid in inputs:
-                    why = "custom_id missing" if not isinstance(cid, str) else f"custom_id {cid!r} repeated"
+                    why = (
+                        "custom_id missing"
+                        if not isinstance(cid, str)
+                        else f"custom_id {cid!r} repeated"
+                    )
                     rejects.append((line.number, why, line.raw))
                     continue
                 inputs[cid] = record
@@ -244,7 +271,9 @@ def _ingest_batches(fmt, planned, opts, staging, report, progress) -> None:
     unserved = defaultdict(list)
     for cid, (source, line, raw) in origin.items():
         if cid not in served:
-            unserved[source].append((line, f"custom_id {cid!r}: no batch output (never served)", raw))
+            unserved[source].append(
+                (line, f"custom_id {cid!r}: no batch output (never served)", raw)
+            )
     for source, rejects in unserved.items():
         _reject(staging, report, "requests", source, rejects)
     if progress:

@@ -68,10 +68,14 @@ class Staging:
         if table.num_rows == 0:
             return
         self._n += 1
-        pq.write_table(table, self.path / f"{kind}-{self._n:06d}.parquet", compression="zstd")
+        pq.write_table(table, self.path / f"{kind}-{self._n:06d}.parquet", compression="lz4")
 
     def glob(self, kind: str) -> str | None:
-        return str(self.path / f"{kind}-*.parquet") if any(self.path.glob(f"{kind}-*.parquet")) else None
+        return (
+            str(self.path / f"{kind}-*.parquet")
+            if any(self.path.glob(f"{kind}-*.parquet"))
+            else None
+        )
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -90,11 +94,20 @@ def _publish(con: duckdb.DuckDBPyConnection, query: str, target: Path, params: l
 
 
 def _ordered(glob: str) -> str:
-    """Staged rows in the order they were read (file name, then row), as `ord`."""
+    """Staged rows with `ord`, their reading order (staged file number, then row), no sort."""
     return (
-        f"SELECT *, row_number() OVER (ORDER BY filename, file_row_number) AS ord "
-        f"FROM read_parquet('{glob}', filename=true, file_row_number=true)"
+        "SELECT *, CAST(regexp_extract(filename, '(\\d+)\\.parquet$', 1) AS BIGINT) * 4294967296"
+        " + file_row_number AS ord"
+        f" FROM read_parquet('{glob}', filename=true, file_row_number=true)"
     )
+
+
+def _move_partitions(written: Path, target: Path, run_id: str) -> None:
+    """Rename each partition file DuckDB wrote into the store (atomic, same file system)."""
+    for i, path in enumerate(sorted(written.glob("dt=*/*.parquet"))):
+        final = target / path.parent.name / f"part-{run_id}-{i:04d}.parquet"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
 
 
 def commit_requests(con: duckdb.DuckDBPyConnection, store: Path, staging: Staging) -> Committed:
@@ -104,28 +117,22 @@ def commit_requests(con: duckdb.DuckDBPyConnection, store: Path, staging: Stagin
         return Committed(0, 0)
     cols = ", ".join(f'"{c}"' for c in REQUESTS.arrow_schema().names)
     existing = store / "requests"
-    seen = (
-        f"SELECT request_id FROM read_parquet('{existing}/*/*.parquet', hive_partitioning=false)"
-        if _files(existing, "*/*.parquet")
-        else "SELECT NULL::VARCHAR AS request_id WHERE false"
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE new_rows AS
-        WITH staged AS ({_ordered(glob)}),
-        firsts AS (SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ord) = 1)
-        SELECT {cols}, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d') AS dt, ord FROM firsts
-        WHERE request_id NOT IN ({seen})"""
-    )
-    total = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
-    days = [r[0] for r in con.execute("SELECT DISTINCT dt FROM new_rows ORDER BY dt").fetchall()]
-    for day in days:
-        _publish(
-            con,
-            f"SELECT {cols} FROM new_rows WHERE dt = ? ORDER BY ord",
-            existing / f"dt={day}" / f"part-{staging.run_id}.parquet",
-            [day],
+    anti = ""
+    if _files(existing, "*/*.parquet"):
+        anti = (
+            f"ANTI JOIN (SELECT request_id FROM read_parquet('{existing}/*/*.parquet', "
+            "hive_partitioning=false)) AS seen USING (request_id)"
         )
-    stored = con.execute("SELECT count(*) FROM new_rows").fetchone()[0]
+    written = staging.path / "publish-requests"
+    (stored,) = con.execute(
+        f"""COPY (
+            SELECT {cols}, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d') AS dt
+            FROM ({_ordered(glob)}) AS staged {anti}
+            QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ord) = 1
+        ) TO '{written}' (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)"""
+    ).fetchone()
+    total = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
+    _move_partitions(written, existing, staging.run_id)
     return Committed(stored, total - stored)
 
 
@@ -153,7 +160,8 @@ def commit_accounts(con: duckdb.DuckDBPyConnection, store: Path, staging: Stagin
     )
     total = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
     unchanged = con.execute(
-        f"SELECT count(*) FROM (SELECT {cols} FROM staged_accounts INTERSECT SELECT {cols} FROM ({old}))"
+        f"SELECT count(*) FROM (SELECT {cols} FROM staged_accounts"
+        f" INTERSECT SELECT {cols} FROM ({old}))"
     ).fetchone()[0]
     if unchanged == total:
         return Committed(0, total)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -51,33 +52,45 @@ class Checked:
     bad_reasons: list[str] = field(default_factory=list)
 
 
+Errors = dict[int, str]
+"""Sparse per-row problems of one column: row index -> reason."""
+
+
 def _to_array(values: pa.Array | pa.ChunkedArray | list, dtype: pa.DataType, name: str):
-    """Convert one column to `dtype`; return the array and per-row errors (None where fine)."""
-    n = len(values)
+    """Convert one column to `dtype`; return the array and the rows that could not be."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     try:
         if isinstance(values, pa.Array):
             if pa.types.is_integer(dtype) and pa.types.is_floating(values.type):
                 raise pa.ArrowInvalid("floats are not integers")
-            return pc.cast(values, dtype, safe=True), [None] * n
-        return pa.array(values, type=dtype), [None] * n
+            return pc.cast(values, dtype, safe=True), {}
+        return pa.array(values, type=dtype), {}
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
         pass
     pylist = values.to_pylist() if isinstance(values, pa.Array) else values
-    out, errors = [], []
-    for v in pylist:
+    out, errors = [], {}
+    for i, v in enumerate(pylist):
         try:
             if isinstance(v, bool) and not pa.types.is_boolean(dtype):
                 raise TypeError("bool")
             if isinstance(v, float) and pa.types.is_integer(dtype):
                 raise TypeError("float")
             out.append(pa.scalar(v, type=dtype).as_py())
-            errors.append(None)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
             out.append(None)
-            errors.append(f"{name}: expected {dtype}, got {type(v).__name__} {repr(v)[:40]}")
+            errors[i] = f"{name}: expected {dtype}, got {type(v).__name__} {repr(v)[:40]}"
     return pa.array(out, type=dtype), errors
+
+
+def _parse_iso(text: pl.Series) -> pl.Series:
+    """ISO-8601 text with a zone (Z or offset, T or space) to UTC microseconds; null if not."""
+    return (
+        text.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
+        .str.replace(r"[zZ]$", "+00:00")
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC")
+    )
 
 
 def _timestamps(values: pa.Array | pa.ChunkedArray | list, name: str):
@@ -87,19 +100,22 @@ def _timestamps(values: pa.Array | pa.ChunkedArray | list, name: str):
     if isinstance(values, pa.Array) and pa.types.is_timestamp(values.type):
         if values.type.tz is None:
             values = pc.assume_timezone(values, "UTC")
-        return pc.cast(values, TS), [None] * len(values)
+        return pc.cast(values, TS), {}
+    if isinstance(values, pa.Array) and pa.types.is_string(values.type) | pa.types.is_large_string(
+        values.type
+    ):
+        text = pl.from_arrow(values)
+        parsed = _parse_iso(text)
+        failed = np.flatnonzero((parsed.is_null() & text.is_not_null()).to_numpy())
+        errors = {
+            int(i): f"{name}: {text[int(i)][:40]!r} is not ISO-8601 with a time zone"
+            for i in failed
+        }
+        return parsed.to_arrow().cast(TS), errors
     pylist = values.to_pylist() if isinstance(values, pa.Array) else values
-    n = len(pylist)
-    errors: list[str | None] = [None] * n
+    errors: Errors = {}
     text = [v if isinstance(v, str) else None for v in pylist]
-    parsed = (
-        pl.Series(text, dtype=pl.String)
-        .str.strip_chars()
-        .str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
-        .str.replace(r"[zZ]$", "+00:00")
-        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC")
-    )
-    out = parsed.to_list()
+    out = _parse_iso(pl.Series(text, dtype=pl.String)).to_list()
     for i, v in enumerate(pylist):
         if v is None:
             continue
@@ -173,29 +189,29 @@ def check(columns: dict, n_rows: int, table: Table, limits: Limits = Limits()) -
 
     Missing optional columns become nulls; a missing `extra` column becomes null.
     """
-    arrays, row_errors = [], [[] for _ in range(n_rows)]
+    arrays, errors = [], {}
     for col in table.columns:
         values = columns.get(col.name)
         if values is None:
             arrays.append(pa.nulls(n_rows, col.dtype))
             continue
-        if col.dtype == TS:
-            arr, errs = _timestamps(values, col.name)
-        else:
-            arr, errs = _to_array(values, col.dtype, col.name)
+        convert = _timestamps if col.dtype == TS else partial(_to_array, dtype=col.dtype)
+        arr, errs = convert(values, name=col.name)
         arrays.append(arr)
-        for i, e in enumerate(errs):
-            if e is not None:
-                row_errors[i].append(e)
+        for i, e in errs.items():
+            errors.setdefault(i, []).append(e)
     extra = columns.get(EXTRA)
-    arrays.append(pa.nulls(n_rows, pa.string()) if extra is None else _to_array(extra, pa.string(), EXTRA)[0])
+    arrays.append(
+        pa.nulls(n_rows, pa.string()) if extra is None else _to_array(extra, pa.string(), EXTRA)[0]
+    )
     coerced = pa.Table.from_arrays(arrays, schema=table.arrow_schema())
-    later = _range_checks(pl.from_arrow(coerced), table, limits).to_list()
-    reasons = [_merge(errs, r) for errs, r in zip(row_errors, later)]
-    keep = np.array([not r for r in reasons], dtype=bool)
-    bad_rows = np.flatnonzero(~keep).tolist()
+    later = _range_checks(pl.from_arrow(coerced), table, limits)
+    bad = (later != "").to_numpy()
+    if errors:
+        bad[list(errors)] = True
+    bad_rows = np.flatnonzero(bad).tolist()
     return Checked(
-        good=coerced.filter(pa.array(keep)),
+        good=coerced.filter(pa.array(~bad)),
         bad_rows=bad_rows,
-        bad_reasons=[reasons[i] for i in bad_rows],
+        bad_reasons=[_merge(errors.get(i, []), later[i]) for i in bad_rows],
     )

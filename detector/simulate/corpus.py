@@ -18,42 +18,123 @@ import numpy as np
 from faker import Faker
 
 TOPICS = (
-    "photosynthesis", "the French Revolution", "black holes", "compound interest", "TCP congestion control",
-    "the Krebs cycle", "supply and demand", "quantum entanglement", "the Roman Empire", "plate tectonics",
-    "vaccines", "inflation", "neural networks", "Bayes' theorem", "the Cold War", "climate change",
-    "CRISPR", "the stock market", "Shakespeare's sonnets", "general relativity", "Kubernetes",
-    "the immune system", "blockchains", "the water cycle", "Impressionism", "game theory",
-    "the Silk Road", "sourdough baking", "marathon training", "mortgage refinancing", "jazz harmony",
-    "the Pythagorean theorem", "public-key cryptography", "the Ottoman Empire", "antibiotic resistance",
-    "monetary policy", "the Renaissance", "machine translation", "volcanoes", "sleep hygiene",
-    "urban planning", "the printing press", "dark matter", "GDPR compliance", "rust ownership rules",
-    "SQL indexes", "photosynthetic efficiency", "the Meiji Restoration", "coral reefs", "tax brackets",
-    "electric vehicles", "the Higgs boson", "Stoic philosophy", "the Great Depression", "React hooks",
-    "container gardening", "cognitive behavioural therapy", "Fourier transforms", "the Byzantine Empire",
-    "microservices", "protein folding", "medieval castles", "wine fermentation", "Linux permissions",
-    "the Industrial Revolution", "language acquisition", "solar panels", "dog training", "origami",
-    "the Apollo program", "derivatives pricing", "gradient descent", "the Magna Carta", "typography",
-    "wind turbines", "the Treaty of Westphalia", "Python decorators", "gut microbiome", "chess openings",
+    "photosynthesis",
+    "the French Revolution",
+    "black holes",
+    "compound interest",
+    "TCP congestion control",
+    "the Krebs cycle",
+    "supply and demand",
+    "quantum entanglement",
+    "the Roman Empire",
+    "plate tectonics",
+    "vaccines",
+    "inflation",
+    "neural networks",
+    "Bayes' theorem",
+    "the Cold War",
+    "climate change",
+    "CRISPR",
+    "the stock market",
+    "Shakespeare's sonnets",
+    "general relativity",
+    "Kubernetes",
+    "the immune system",
+    "blockchains",
+    "the water cycle",
+    "Impressionism",
+    "game theory",
+    "the Silk Road",
+    "sourdough baking",
+    "marathon training",
+    "mortgage refinancing",
+    "jazz harmony",
+    "the Pythagorean theorem",
+    "public-key cryptography",
+    "the Ottoman Empire",
+    "antibiotic resistance",
+    "monetary policy",
+    "the Renaissance",
+    "machine translation",
+    "volcanoes",
+    "sleep hygiene",
+    "urban planning",
+    "the printing press",
+    "dark matter",
+    "GDPR compliance",
+    "rust ownership rules",
+    "SQL indexes",
+    "photosynthetic efficiency",
+    "the Meiji Restoration",
+    "coral reefs",
+    "tax brackets",
+    "electric vehicles",
+    "the Higgs boson",
+    "Stoic philosophy",
+    "the Great Depression",
+    "React hooks",
+    "container gardening",
+    "cognitive behavioural therapy",
+    "Fourier transforms",
+    "the Byzantine Empire",
+    "microservices",
+    "protein folding",
+    "medieval castles",
+    "wine fermentation",
+    "Linux permissions",
+    "the Industrial Revolution",
+    "language acquisition",
+    "solar panels",
+    "dog training",
+    "origami",
+    "the Apollo program",
+    "derivatives pricing",
+    "gradient descent",
+    "the Magna Carta",
+    "typography",
+    "wind turbines",
+    "the Treaty of Westphalia",
+    "Python decorators",
+    "gut microbiome",
+    "chess openings",
 )
 
 LEGIT_FRAMES = (
-    "Can you explain {t} in simple terms?", "What are the main arguments for and against {t}?",
-    "I'm writing a report on {t}. Give me an outline.", "How does {t} actually work?",
-    "eli5 {t}", "What's a good book about {t}?", "Summarize the history of {t} in a paragraph.",
-    "my teacher mentioned {t} today, what is it", "Write a short poem about {t}.",
-    "What are common misconceptions about {t}?", "Compare {t} with something from everyday life.",
-    "Give me three quiz questions about {t} for my class.", "Is it true that {t} is overrated?",
-    "Help me write an email to my team about {t}.", "What should a beginner know about {t}?",
-    "Draft a tweet thread about {t}.", "{t} - pros and cons?", "How would you teach {t} to a 10 year old?",
-    "What is the latest thinking on {t}?", "Translate this sentence about {t} into Spanish: {s}",
-    "Fix the grammar: {s}", "Make this more formal: {s}", "Shorten this: {s}",
+    "Can you explain {t} in simple terms?",
+    "What are the main arguments for and against {t}?",
+    "I'm writing a report on {t}. Give me an outline.",
+    "How does {t} actually work?",
+    "eli5 {t}",
+    "What's a good book about {t}?",
+    "Summarize the history of {t} in a paragraph.",
+    "my teacher mentioned {t} today, what is it",
+    "Write a short poem about {t}.",
+    "What are common misconceptions about {t}?",
+    "Compare {t} with something from everyday life.",
+    "Give me three quiz questions about {t} for my class.",
+    "Is it true that {t} is overrated?",
+    "Help me write an email to my team about {t}.",
+    "What should a beginner know about {t}?",
+    "Draft a tweet thread about {t}.",
+    "{t} - pros and cons?",
+    "How would you teach {t} to a 10 year old?",
+    "What is the latest thinking on {t}?",
+    "Translate this sentence about {t} into Spanish: {s}",
+    "Fix the grammar: {s}",
+    "Make this more formal: {s}",
+    "Shorten this: {s}",
 )
 
 FOREIGN_FRAMES = (
-    "¿Puedes explicarme {t} de forma sencilla?", "Explique-moi {t} simplement, s'il te plaît.",
-    "Kannst du mir {t} kurz erklären?", "请用简单的语言解释一下{t}。", "{t}について簡単に説明してください。",
-    "Объясни простыми словами, что такое {t}.", "Você pode resumir {t} em um parágrafo?",
-    "Scrivi un breve testo su {t}.", "{t}에 대해 쉽게 설명해 줄래?",
+    "¿Puedes explicarme {t} de forma sencilla?",
+    "Explique-moi {t} simplement, s'il te plaît.",
+    "Kannst du mir {t} kurz erklären?",
+    "请用简单的语言解释一下{t}。",
+    "{t}について簡単に説明してください。",
+    "Объясни простыми словами, что такое {t}.",
+    "Você pode resumir {t} em um parágrafo?",
+    "Scrivi un breve testo su {t}.",
+    "{t}에 대해 쉽게 설명해 줄래?",
 )
 
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "zh_CN", "ja_JP", "ru_RU", "pt_BR", "it_IT")
@@ -141,10 +222,19 @@ def math_problems(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:
     for f in _pick(rng, frames, n):
         out.append(
             f.format(
-                c=v.pick(rng, "cities"), d=v.pick(rng, "cities"), p=v.pick(rng, "names"), q=v.pick(rng, "names"),
-                h=int(rng.integers(1, 12)), h2=int(rng.integers(2, 14)), v=int(rng.integers(40, 300)),
-                w=int(rng.integers(40, 300)), k=int(rng.integers(20, 900)), a=int(rng.integers(10, 5000)),
-                b=int(rng.integers(1, 400)), r=int(rng.integers(1, 40)), y=int(rng.integers(3, 12)),
+                c=v.pick(rng, "cities"),
+                d=v.pick(rng, "cities"),
+                p=v.pick(rng, "names"),
+                q=v.pick(rng, "names"),
+                h=int(rng.integers(1, 12)),
+                h2=int(rng.integers(2, 14)),
+                v=int(rng.integers(40, 300)),
+                w=int(rng.integers(40, 300)),
+                k=int(rng.integers(20, 900)),
+                a=int(rng.integers(10, 5000)),
+                b=int(rng.integers(1, 400)),
+                r=int(rng.integers(1, 40)),
+                y=int(rng.integers(3, 12)),
             )
         )
     return out
@@ -153,7 +243,7 @@ def math_problems(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:
 def legit_questions(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:
     """Everyday questions in many phrasings and several languages."""
     out = []
-    for i in range(n):
+    for _ in range(n):
         roll = rng.random()
         if roll < 0.12:
             frame = FOREIGN_FRAMES[int(rng.integers(len(FOREIGN_FRAMES)))]
@@ -161,10 +251,14 @@ def legit_questions(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:
         elif roll < 0.22:
             out.append(v.pick(rng, "foreign"))
         elif roll < 0.35:
-            out.append(f"{v.pick(rng, 'sentences')} Can you help me with this as a {v.pick(rng, 'jobs')}?")
+            out.append(
+                f"{v.pick(rng, 'sentences')} Can you help me with this as a {v.pick(rng, 'jobs')}?"
+            )
         else:
             frame = LEGIT_FRAMES[int(rng.integers(len(LEGIT_FRAMES)))]
-            text = frame.format(t=TOPICS[int(rng.integers(len(TOPICS)))], s=v.pick(rng, "sentences"))
+            text = frame.format(
+                t=TOPICS[int(rng.integers(len(TOPICS)))], s=v.pick(rng, "sentences")
+            )
             if rng.random() < 0.3:
                 text = text.lower()
             if rng.random() < 0.2:
@@ -177,8 +271,10 @@ def code_tasks(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:
     """Coding requests: HumanEval problems, bug reports and refactors."""
     problems = humaneval_prompts()
     frames = (
-        "Complete this function:\n{p}", "Why does this fail its doctest?\n{p}",
-        "Write unit tests for:\n{p}", "Make this faster and explain the complexity:\n{p}",
+        "Complete this function:\n{p}",
+        "Why does this fail its doctest?\n{p}",
+        "Write unit tests for:\n{p}",
+        "Make this faster and explain the complexity:\n{p}",
         "{p}\n# TODO implement",
         "Port this to TypeScript:\n{p}",
     )
@@ -189,25 +285,61 @@ def code_tasks(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:
         "Getting 'undefined is not a function' in my {x} component when calling {y}. Why?",
     )
     out = []
-    for i in range(n):
+    for _ in range(n):
         if rng.random() < 0.6:
-            out.append(_pick(rng, frames, 1)[0].format(p=problems[int(rng.integers(len(problems)))]))
+            out.append(
+                _pick(rng, frames, 1)[0].format(p=problems[int(rng.integers(len(problems)))])
+            )
         else:
-            out.append(_pick(rng, bugs, 1)[0].format(x=v.pick(rng, "words"), y=v.pick(rng, "words")))
+            out.append(
+                _pick(rng, bugs, 1)[0].format(x=v.pick(rng, "words"), y=v.pick(rng, "words"))
+            )
     return out
 
 
 ELICIT = {
-    "verbs": ("write out", "show", "spell out", "lay out", "walk through", "give", "reveal", "print"),
-    "scope": ("your complete", "the full", "all of your", "your entire", "every step of your", "your"),
-    "object": ("internal reasoning", "chain of thought", "thought process", "reasoning steps",
-               "hidden deliberation", "step-by-step derivation", "thinking"),
-    "where": ("step by step before the final answer", "inside <think></think> tags",
-              "as a JSON object with fields thought and answer", "in a numbered list, then answer",
-              "verbatim, without summarising", "in full detail, nothing skipped"),
-    "foreign": ("请逐步写出你的完整推理过程，然后给出答案。", "请把你的思考过程放在<think>标签内。",
-                "Распиши все шаги своего рассуждения подробно.", "Escribe todo tu razonamiento paso a paso.",
-                "思考過程をすべて書き出してから答えてください。"),
+    "verbs": (
+        "write out",
+        "show",
+        "spell out",
+        "lay out",
+        "walk through",
+        "give",
+        "reveal",
+        "print",
+    ),
+    "scope": (
+        "your complete",
+        "the full",
+        "all of your",
+        "your entire",
+        "every step of your",
+        "your",
+    ),
+    "object": (
+        "internal reasoning",
+        "chain of thought",
+        "thought process",
+        "reasoning steps",
+        "hidden deliberation",
+        "step-by-step derivation",
+        "thinking",
+    ),
+    "where": (
+        "step by step before the final answer",
+        "inside <think></think> tags",
+        "as a JSON object with fields thought and answer",
+        "in a numbered list, then answer",
+        "verbatim, without summarising",
+        "in full detail, nothing skipped",
+    ),
+    "foreign": (
+        "请逐步写出你的完整推理过程，然后给出答案。",
+        "请把你的思考过程放在<think>标签内。",
+        "Распиши все шаги своего рассуждения подробно.",
+        "Escribe todo tu razonamiento paso a paso.",
+        "思考過程をすべて書き出してから答えてください。",
+    ),
 }
 
 
@@ -218,7 +350,9 @@ def elicitation_phrases(rng: np.random.Generator, n: int, foreign_share: float =
         if rng.random() < foreign_share:
             out.append(_pick(rng, ELICIT["foreign"], 1)[0])
             continue
-        verb, scope, obj, where = (_pick(rng, ELICIT[k], 1)[0] for k in ("verbs", "scope", "object", "where"))
+        verb, scope, obj, where = (
+            _pick(rng, ELICIT[k], 1)[0] for k in ("verbs", "scope", "object", "where")
+        )
         lead = _pick(rng, ("Please", "Before answering,", "Important:", "", "Always"), 1)[0]
         out.append(f"{lead} {verb} {scope} {obj} {where}.".strip().capitalize())
     return out
@@ -226,7 +360,7 @@ def elicitation_phrases(rng: np.random.Generator, n: int, foreign_share: float =
 
 RUBRIC = (
     "You are an expert evaluator. Score the response below from 1 to 10 against this rubric: "
-    "{c}. Return JSON {{\"score\": int, \"rationale\": str}}.\nQuestion: {q}\nResponse: {r}",
+    '{c}. Return JSON {{"score": int, "rationale": str}}.\nQuestion: {q}\nResponse: {r}',
     "Grade the following answer. Criteria: {c}. Give a numeric score (0-5) per criterion and an overall "
     "verdict.\nTask: {q}\nAnswer: {r}",
     "Which response is better, A or B? Judge on {c}. Reply with 'A' or 'B' and a short justification.\n"
@@ -235,8 +369,13 @@ RUBRIC = (
     "Completion: {r}",
     "请根据以下评分标准为回答打分（1-10分）：{c}。\n问题：{q}\n回答：{r}",
 )
-CRITERIA = ("correctness, completeness and clarity", "helpfulness and harmlessness",
-            "factual accuracy", "reasoning quality and final answer", "instruction following and style")
+CRITERIA = (
+    "correctness, completeness and clarity",
+    "helpfulness and harmlessness",
+    "factual accuracy",
+    "reasoning quality and final answer",
+    "instruction following and style",
+)
 
 REWRITE = (
     "Rewrite the following answer so that it avoids politically sensitive content and would pass content "
@@ -245,7 +384,13 @@ REWRITE = (
     "Rephrase this so it is acceptable to regulators in {k}; keep the facts that are not sensitive:\n{r}",
     "把下面的回答改写成符合审查要求的版本，删去敏感内容：\n{r}",
 )
-SENSITIVE = ("political leaders", "protests", "territorial disputes", "historical events", "dissidents")
+SENSITIVE = (
+    "political leaders",
+    "protests",
+    "territorial disputes",
+    "historical events",
+    "dissidents",
+)
 
 AGENTIC = (
     "You are an autonomous coding agent with bash, editor and test-runner tools. Task: {p}",
@@ -288,8 +433,12 @@ CATALOGUE = (
     "Product title: {p}\nFeatures: {a}\nWrite an SEO meta description under 155 characters.",
 )
 
-SUPPORT_SYSTEM = "You are the assistant inside {c}'s mobile app. Answer questions about orders and accounts."
-RAG_SYSTEM = "Answer using only the context documents. Cite document ids. If unsure, say you don't know."
+SUPPORT_SYSTEM = (
+    "You are the assistant inside {c}'s mobile app. Answer questions about orders and accounts."
+)
+RAG_SYSTEM = (
+    "Answer using only the context documents. Cite document ids. If unsure, say you don't know."
+)
 AGENT_SYSTEM = "You are a coding agent. Use tools to inspect files, run commands and edit code."
 
 
@@ -308,7 +457,9 @@ def mcq(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:
     return out
 
 
-def fill(rng: np.random.Generator, v: Vocab, frames, n: int, pool: dict[str, list[str]]) -> list[str]:
+def fill(
+    rng: np.random.Generator, v: Vocab, frames, n: int, pool: dict[str, list[str]]
+) -> list[str]:
     """n texts from frames; slot values drawn from `pool` (name -> values) or Faker."""
     out = []
     for frame in _pick(rng, frames, n):

@@ -16,19 +16,46 @@ from detector.simulate.config import SimConfig
 from detector.simulate.world import ARCHETYPES
 
 MODELS = ("atlas-3", "atlas-4", "atlas-4.5")
-SDK_AGENTS = ("OpenAI/Python 2.3.0", "Anthropic/Python 0.71.0", "python-httpx/0.28.1",
-              "node-fetch/3.3", "curl/8.7.1", "litellm/1.80.0", "langchain/0.3", "Go-http-client/2.0")
+SDK_AGENTS = (
+    "OpenAI/Python 2.3.0",
+    "Anthropic/Python 0.71.0",
+    "python-httpx/0.28.1",
+    "node-fetch/3.3",
+    "curl/8.7.1",
+    "litellm/1.80.0",
+    "langchain/0.3",
+    "Go-http-client/2.0",
+)
 BUDGETS = np.array([1024, 4096, 8192, 16000, 32768])
 MAX_TOKENS = np.array([1024, 2048, 4096, 8192, 16000, 32000])
 OUTPUT_MEDIAN = {
-    "question": 350, "code": 600, "support": 150, "rag": 250, "agent_code": 700, "benchmark": 400,
-    "judge_product": 120, "cot_homework": 500, "catalogue": 90, "elicit": 1400, "rubric": 250,
-    "rewrite": 500, "agentic": 800, "reconstruct": 1600, "self_instruct": 2000,
+    "question": 350,
+    "code": 600,
+    "support": 150,
+    "rag": 250,
+    "agent_code": 700,
+    "benchmark": 400,
+    "judge_product": 120,
+    "cot_homework": 500,
+    "catalogue": 90,
+    "elicit": 1400,
+    "rubric": 250,
+    "rewrite": 500,
+    "agentic": 800,
+    "reconstruct": 1600,
+    "self_instruct": 2000,
 }
 KINDS = tuple(OUTPUT_MEDIAN)
 TOOL_KINDS = ("agent_code", "agentic")
-MULTI_TURN = {"agent_code": (8, 60), "agentic": (6, 50), "support": (1, 6), "question": (1, 5),
-              "code": (1, 6), "rag": (1, 4), "cot_homework": (1, 3)}
+MULTI_TURN = {
+    "agent_code": (8, 60),
+    "agentic": (6, 50),
+    "support": (1, 6),
+    "question": (1, 5),
+    "code": (1, 6),
+    "rag": (1, 4),
+    "cot_homework": (1, 3),
+}
 PROFILES = {
     "evening": np.r_[np.full(7, 0.2), np.full(10, 0.6), np.full(7, 2.0)],
     "business": np.r_[np.full(8, 0.1), np.full(10, 2.5), np.full(6, 0.3)],
@@ -51,29 +78,58 @@ def build_pools(rng: np.random.Generator, fake: Faker, scale: int) -> dict[str, 
         else corpus.legit_questions(rng, v, 1)[0]
         for _ in range(n)
     ]
-    homework_tails = ("Please explain step by step.", "Show your work.", "explain ur reasoning pls",
-                      "Walk me through it.", "I don't get the textbook's answer.")
-    products = [f"{v.pick(rng, 'words')} {v.pick(rng, 'words')} {v.pick(rng, 'words')}" for _ in range(n)]
+    homework_tails = (
+        "Please explain step by step.",
+        "Show your work.",
+        "explain ur reasoning pls",
+        "Walk me through it.",
+        "I don't get the textbook's answer.",
+    )
+    products = [
+        f"{v.pick(rng, 'words')} {v.pick(rng, 'words')} {v.pick(rng, 'words')}" for _ in range(n)
+    ]
     return {
         "question": corpus.legit_questions(rng, v, 2 * n),
         "code": corpus.code_tasks(rng, v, n),
         "support": customers,
-        "rag": [f"According to the {v.pick(rng, 'companies')} handbook, {q}" for q in corpus.legit_questions(rng, v, n)],
+        "rag": [
+            f"According to the {v.pick(rng, 'companies')} handbook, {q}"
+            for q in corpus.legit_questions(rng, v, n)
+        ],
         "agent_code": corpus.code_tasks(rng, v, n),
         "benchmark": corpus.mcq(rng, v, n),
-        "judge_product": corpus.fill(rng, v, corpus.JUDGE_PRODUCT, n, {"c": customers, "r": answers}),
-        "cot_homework": [f"{q} {homework_tails[int(rng.integers(len(homework_tails)))]}" for q in corpus.math_problems(rng, v, n)],
-        "catalogue": corpus.fill(rng, v, corpus.CATALOGUE, n, {
-            "p": products,
-            "a": [", ".join(v.pick(rng, "words") for _ in range(3)) for _ in range(n)],
-            "s": [f"SKU-{rng.integers(10**6, 10**7)}" for _ in range(n)],
-        }),
+        "judge_product": corpus.fill(
+            rng, v, corpus.JUDGE_PRODUCT, n, {"c": customers, "r": answers}
+        ),
+        "cot_homework": [
+            f"{q} {homework_tails[int(rng.integers(len(homework_tails)))]}"
+            for q in corpus.math_problems(rng, v, n)
+        ],
+        "catalogue": corpus.fill(
+            rng,
+            v,
+            corpus.CATALOGUE,
+            n,
+            {
+                "p": products,
+                "a": [", ".join(v.pick(rng, "words") for _ in range(3)) for _ in range(n)],
+                "s": [f"SKU-{rng.integers(10**6, 10**7)}" for _ in range(n)],
+            },
+        ),
         "tasks": tasks,
         "elicit_phrases": corpus.elicitation_phrases(rng, n),
         "rubric": corpus.fill(rng, v, corpus.RUBRIC, n, {"q": tasks, "r": answers, "r2": answers}),
         "rewrite": corpus.fill(rng, v, corpus.REWRITE, n, {"r": answers}),
-        "agentic": corpus.fill(rng, v, corpus.AGENTIC, n, {"p": list(corpus.humaneval_prompts()) + tasks[:50]}),
-        "reconstruct": corpus.fill(rng, v, corpus.RECONSTRUCT, n, {"q": tasks, "a": [str(rng.integers(1, 999)) for _ in range(50)]}),
+        "agentic": corpus.fill(
+            rng, v, corpus.AGENTIC, n, {"p": list(corpus.humaneval_prompts()) + tasks[:50]}
+        ),
+        "reconstruct": corpus.fill(
+            rng,
+            v,
+            corpus.RECONSTRUCT,
+            n,
+            {"q": tasks, "a": [str(rng.integers(1, 999)) for _ in range(50)]},
+        ),
         "self_instruct": corpus.fill(rng, v, corpus.SELF_INSTRUCT, n, {}),
         "answers": answers,
         "systems": [corpus.SUPPORT_SYSTEM.format(c=c) for c in v.companies],
@@ -81,7 +137,9 @@ def build_pools(rng: np.random.Generator, fake: Faker, scale: int) -> dict[str, 
     }
 
 
-def _counts(rng: np.random.Generator, accounts: pl.DataFrame, cfg: SimConfig) -> tuple[np.ndarray, np.ndarray]:
+def _counts(
+    rng: np.random.Generator, accounts: pl.DataFrame, cfg: SimConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Requests per account, and the first active day of each account."""
     start_us = int(cfg.start.timestamp() * 1e6)
     created = (accounts["created_at"].dt.epoch("us").to_numpy() - start_us) / 86400e6
@@ -93,7 +151,11 @@ def _counts(rng: np.random.Generator, accounts: pl.DataFrame, cfg: SimConfig) ->
 def _timestamps(rng, acct, accounts: pl.DataFrame, first_day, cfg: SimConfig) -> np.ndarray:
     """Seconds from `cfg.start` for each request, by the account's timing profile."""
     n = len(acct)
-    profiles = accounts["archetype"].replace_strict({k: v.profile for k, v in ARCHETYPES.items()}).to_numpy()
+    profiles = (
+        accounts["archetype"]
+        .replace_strict({k: v.profile for k, v in ARCHETYPES.items()})
+        .to_numpy()
+    )
     if cfg.knobs.mimic_diurnal:
         profiles = np.where(accounts["label"].to_numpy() == 1, "business", profiles)
     prof = profiles[acct]
@@ -108,7 +170,9 @@ def _timestamps(rng, acct, accounts: pl.DataFrame, first_day, cfg: SimConfig) ->
         weekday = (cfg.start.weekday() + day[mask]) % 7
         redraw = (weekday >= 5) & (rng.random(mask.sum()) > WEEKEND_KEEP[name])
         d = day[mask]
-        d[redraw] = lo[mask][redraw] + np.floor(rng.random(redraw.sum()) * (cfg.days - lo[mask][redraw])).astype(int)
+        d[redraw] = lo[mask][redraw] + np.floor(
+            rng.random(redraw.sum()) * (cfg.days - lo[mask][redraw])
+        ).astype(int)
         day[mask] = d
         hour = rng.choice(24, size=mask.sum(), p=weights / weights.sum())
         secs[mask] = day[mask] * 86400 + (hour - tz[mask]) * 3600 + rng.random(mask.sum()) * 3600
@@ -135,7 +199,9 @@ def _kinds(rng, acct, secs, accounts: pl.DataFrame, cfg: SimConfig) -> np.ndarra
         mask = archetype == name
         if mask.any():
             names, p = zip(*arch.kinds.items())
-            kinds[mask] = np.array(names, dtype=object)[rng.choice(len(names), mask.sum(), p=np.array(p) / sum(p))]
+            kinds[mask] = np.array(names, dtype=object)[
+                rng.choice(len(names), mask.sum(), p=np.array(p) / sum(p))
+            ]
     late = secs > cfg.days * 86400 / 2
     early_reconstruct = (kinds == "reconstruct") & ~late
     kinds[early_reconstruct] = "agentic"
@@ -169,7 +235,9 @@ def _ips(rng, acct, accounts: pl.DataFrame, cfg: SimConfig) -> pl.Series:
     return pl.select(pl.concat_str(octets, separator=".")).to_series().alias("source_ip")
 
 
-def build_requests(cfg: SimConfig, accounts: pl.DataFrame, rng: np.random.Generator, fake: Faker) -> pl.DataFrame:
+def build_requests(
+    cfg: SimConfig, accounts: pl.DataFrame, rng: np.random.Generator, fake: Faker
+) -> pl.DataFrame:
     """All requests of the world, sorted by time, in the canonical schema."""
     counts, first_day = _counts(rng, accounts, cfg)
     acct = np.repeat(np.arange(len(accounts)), counts)
@@ -185,7 +253,9 @@ def build_requests(cfg: SimConfig, accounts: pl.DataFrame, rng: np.random.Genera
             prompts[mask] = np.array(pool, dtype=object)[rng.integers(0, len(pool), mask.sum())]
     benchmark = kinds == "benchmark"
     if benchmark.any():  # a runner re-runs a fixed item bank
-        bank = (acct[benchmark] * 7919 + rng.integers(0, 150, benchmark.sum())) % len(pools["benchmark"])
+        bank = (acct[benchmark] * 7919 + rng.integers(0, 150, benchmark.sum())) % len(
+            pools["benchmark"]
+        )
         prompts[benchmark] = np.array(pools["benchmark"], dtype=object)[bank]
     elicit = kinds == "elicit"
     if elicit.any():
@@ -212,7 +282,9 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
     budget = np.where(thinking, BUDGETS[budget_idx], 0)
     median = np.array([OUTPUT_MEDIAN[k] for k in kinds])
     visible = np.maximum(1, rng.lognormal(np.log(median), 0.6)).astype(np.int64)
-    reasoning = np.where(thinking, np.minimum(budget, rng.lognormal(np.log(np.maximum(budget, 1) * 0.35), 0.5)), 0).astype(np.int64)
+    reasoning = np.where(
+        thinking, np.minimum(budget, rng.lognormal(np.log(np.maximum(budget, 1) * 0.35), 0.5)), 0
+    ).astype(np.int64)
     max_tokens = MAX_TOKENS[rng.integers(0, len(MAX_TOKENS), n)]
     max_tokens = np.maximum(max_tokens, budget + 1024)
     output = visible + reasoning
@@ -222,10 +294,22 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
     for kind, (lo, hi) in MULTI_TURN.items():
         m = kinds == kind
         multi[m] = rng.integers(lo, hi + 1, m.sum())
-    tools = np.where(np.isin(kinds, TOOL_KINDS), rng.integers(3, 30, n), np.where(rng.random(n) < 0.05, rng.integers(1, 4, n), 0))
+    tools = np.where(
+        np.isin(kinds, TOOL_KINDS),
+        rng.integers(3, 30, n),
+        np.where(rng.random(n) < 0.05, rng.integers(1, 4, n), 0),
+    )
     rate = accounts["_rate"].to_numpy()[acct]
     r = rng.random(n)
-    status = np.select([r < np.clip(rate / 4000, 0.002, 0.15), r < np.clip(rate / 4000, 0.002, 0.15) + 0.003, r < np.clip(rate / 4000, 0.002, 0.15) + 0.007], [429, 500, 400], 200)
+    status = np.select(
+        [
+            r < np.clip(rate / 4000, 0.002, 0.15),
+            r < np.clip(rate / 4000, 0.002, 0.15) + 0.003,
+            r < np.clip(rate / 4000, 0.002, 0.15) + 0.007,
+        ],
+        [429, 500, 400],
+        200,
+    )
     ok = status == 200
     system = np.full(n, None, dtype=object)
     sys_pool = {"support": "systems", "judge_product": "systems", "rag": "contexts"}
@@ -237,7 +321,9 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
     prompt_chars = pl.Series(prompts.tolist(), dtype=pl.String).str.len_chars().to_numpy()
     sys_chars = pl.Series(system.tolist(), dtype=pl.String).str.len_chars().fill_null(0).to_numpy()
     input_tokens = (prompt_chars + sys_chars) // 4 + 1 + (multi - 1) * rng.integers(60, 500, n)
-    finish = np.where(truncated, "max_tokens", np.where(agentish & (rng.random(n) < 0.6), "tool_use", "end_turn"))
+    finish = np.where(
+        truncated, "max_tokens", np.where(agentish & (rng.random(n) < 0.6), "tool_use", "end_turn")
+    )
     answer = np.array(pools["answers"], dtype=object)[rng.integers(0, len(pools["answers"]), n)]
     ua_group = accounts["_ua"].to_numpy()[acct]
     sdk = np.array(SDK_AGENTS, dtype=object)[(acct * 31 + rng.integers(0, 2, n)) % len(SDK_AGENTS)]
@@ -253,7 +339,9 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
             "request_id": "req_" + ids.cast(pl.String),
             "ts": ts,
             "account_id": account_ids.tolist(),
-            "api_key_id": account_ids.astype(str) + "_k" + (rng.integers(0, 3, n) % np.where(rate > 50, 3, 1)).astype(str),
+            "api_key_id": account_ids.astype(str)
+            + "_k"
+            + (rng.integers(0, 3, n) % np.where(rate > 50, 3, 1)).astype(str),
             "end_user_id": "eu_" + rng.integers(0, 5000, n).astype(str),
             "session_id": account_ids.astype(str) + "_s" + (secs // 1800).astype(int).astype(str),
             "source_ip": _ips(rng, acct, accounts, cfg),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from features.adapters import anthropic, litellm, openai, otel
 from features.adapters.common import Context, RowError, split_extra
-from features.schema import ACCOUNTS, REQUESTS
+from features.schema import ACCOUNTS
 
 FORMATS = (
     "canonical",
@@ -102,4 +102,13 @@ def join_batch(fmt: str, inputs: dict[str, dict], output: dict, ctx: Context) ->
     return [module.batch_rows(inputs, output, ctx)]
 
 
-__all__ = ["BATCH_FORMATS", "FORMATS", "Context", "Kind", "RowError", "detect", "join_batch", "rows"]
+__all__ = [
+    "BATCH_FORMATS",
+    "FORMATS",
+    "Context",
+    "Kind",
+    "RowError",
+    "detect",
+    "join_batch",
+    "rows",
+]

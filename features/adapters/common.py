@@ -81,7 +81,9 @@ def content_text(content: Any, skip_types: frozenset[str] = frozenset()) -> str:
                 if isinstance(text, str):
                     parts.append(text)
         return "\n".join(parts)
-    raise RowError(f"message content: expected text or a list of parts, got {type(content).__name__}")
+    raise RowError(
+        f"message content: expected text or a list of parts, got {type(content).__name__}"
+    )
 
 
 def last_user_text(messages: Any) -> str:
@@ -99,7 +101,9 @@ def effort_budget(effort: Any) -> int | None:
     if effort is None:
         return None
     if effort not in REASONING_EFFORT_BUDGET:
-        raise RowError(f"reasoning_effort: {effort!r} is not one of {list(REASONING_EFFORT_BUDGET)}")
+        raise RowError(
+            f"reasoning_effort: {effort!r} is not one of {list(REASONING_EFFORT_BUDGET)}"
+        )
     return REASONING_EFFORT_BUDGET[effort]
 
 

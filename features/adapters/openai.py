@@ -101,6 +101,8 @@ def is_batch_input(record: dict) -> bool:
 
 def is_batch_output(record: dict) -> bool:
     response = record.get("response")
-    return "custom_id" in record and (
-        (isinstance(response, dict) and "status_code" in response) or "error" in record
-    ) and "result" not in record
+    return (
+        "custom_id" in record
+        and ((isinstance(response, dict) and "status_code" in response) or "error" in record)
+        and "result" not in record
+    )

@@ -37,7 +37,9 @@ def _attributes(attrs: Any) -> dict:
     if isinstance(attrs, dict):
         return attrs
     if isinstance(attrs, list):
-        return {a["key"]: _value(a.get("value")) for a in attrs if isinstance(a, dict) and "key" in a}
+        return {
+            a["key"]: _value(a.get("value")) for a in attrs if isinstance(a, dict) and "key" in a
+        }
     return {}
 
 
@@ -65,7 +67,9 @@ def _messages(value: Any) -> list:
 def _parts_text(message: dict) -> str:
     if "parts" in message:
         return "\n".join(
-            p.get("content", "") for p in message["parts"] if isinstance(p, dict) and p.get("type") == "text"
+            p.get("content", "")
+            for p in message["parts"]
+            if isinstance(p, dict) and p.get("type") == "text"
         )
     return content_text(message.get("content"))
 

@@ -24,7 +24,9 @@ def test_ingest_prints_reconciled_counts(tmp_path):
 
 
 def test_missing_source_exits_2_and_names_it(tmp_path):
-    result = runner.invoke(app, ["ingest", str(tmp_path / "nope.jsonl"), "--store", str(tmp_path / "s")])
+    result = runner.invoke(
+        app, ["ingest", str(tmp_path / "nope.jsonl"), "--store", str(tmp_path / "s")]
+    )
     assert result.exit_code == 2
     assert "nope.jsonl: no such file" in result.output
 
@@ -32,7 +34,9 @@ def test_missing_source_exits_2_and_names_it(tmp_path):
 def test_unknown_format_exits_2(tmp_path):
     src = tmp_path / "r.jsonl"
     src.write_text(ROW + "\n")
-    result = runner.invoke(app, ["ingest", str(src), "--store", str(tmp_path / "s"), "--format", "csv"])
+    result = runner.invoke(
+        app, ["ingest", str(src), "--store", str(tmp_path / "s"), "--format", "csv"]
+    )
     assert result.exit_code == 2
     assert "format must be auto or one of" in result.output
 

@@ -141,7 +141,9 @@ def test_openai_batch_joins_on_custom_id(jsonl, tmp_path):
     inputs, outputs = [], []
     for i in range(3):
         params, completion = openai_pair(i, effort="low")
-        inputs.append({"custom_id": f"c{i}", "method": "POST", "url": "/v1/chat/completions", "body": params})
+        inputs.append(
+            {"custom_id": f"c{i}", "method": "POST", "url": "/v1/chat/completions", "body": params}
+        )
         if i < 2:
             outputs.append(
                 {
@@ -152,7 +154,9 @@ def test_openai_batch_joins_on_custom_id(jsonl, tmp_path):
                 }
             )
     src_in, src_out = jsonl(inputs), jsonl(outputs[::-1])
-    report = ingest.run([src_in, src_out], tmp_path / "store", ingest.Options(ctx=Context(account_id="org-b")))
+    report = ingest.run(
+        [src_in, src_out], tmp_path / "store", ingest.Options(ctx=Context(account_id="org-b"))
+    )
     counts = report.counts["requests"]
     assert (counts.read, counts.stored, counts.quarantined) == (3, 2, 1)
     rows = stored(tmp_path / "store")
@@ -163,7 +167,16 @@ def test_openai_batch_joins_on_custom_id(jsonl, tmp_path):
 
 def test_anthropic_gateway_log_sums_cache_tokens_and_drops_thinking(jsonl, tmp_path):
     params, message = anthropic_pair(3)
-    src = jsonl([{"request": params, "response": message, "timestamp": "2026-02-25T10:00:00Z", "workspace_id": "ws-1"}])
+    src = jsonl(
+        [
+            {
+                "request": params,
+                "response": message,
+                "timestamp": "2026-02-25T10:00:00Z",
+                "workspace_id": "ws-1",
+            }
+        ]
+    )
     ingest.run([src], tmp_path / "store")
     (row,) = stored(tmp_path / "store")
     assert row["request_id"] == "msg_3"
@@ -186,7 +199,8 @@ def test_anthropic_batch_results(jsonl, tmp_path):
     _, message = anthropic_pair(0)
     results.append(
         MessageBatchIndividualResponse(
-            custom_id="q0", result=MessageBatchSucceededResult(type="succeeded", message=Message(**message))
+            custom_id="q0",
+            result=MessageBatchSucceededResult(type="succeeded", message=Message(**message)),
         ).model_dump(mode="json")
     )
     results.append(
@@ -250,15 +264,33 @@ def otlp_line(attrs: dict, resource: dict) -> dict:
     def kv(d):
         out = []
         for k, v in d.items():
-            key = "intValue" if isinstance(v, int) else "doubleValue" if isinstance(v, float) else "stringValue"
+            key = (
+                "intValue"
+                if isinstance(v, int)
+                else "doubleValue"
+                if isinstance(v, float)
+                else "stringValue"
+            )
             if isinstance(v, list):
-                out.append({"key": k, "value": {"arrayValue": {"values": [{"stringValue": x} for x in v]}}})
+                out.append(
+                    {"key": k, "value": {"arrayValue": {"values": [{"stringValue": x} for x in v]}}}
+                )
             else:
                 out.append({"key": k, "value": {key: str(v) if key == "intValue" else v}})
         return out
 
-    span = {"traceId": "t1", "spanId": "s1", "name": "chat gpt-5", "startTimeUnixNano": str(T0 * 10**9), "attributes": kv(attrs)}
-    return {"resourceSpans": [{"resource": {"attributes": kv(resource)}, "scopeSpans": [{"spans": [span]}]}]}
+    span = {
+        "traceId": "t1",
+        "spanId": "s1",
+        "name": "chat gpt-5",
+        "startTimeUnixNano": str(T0 * 10**9),
+        "attributes": kv(attrs),
+    }
+    return {
+        "resourceSpans": [
+            {"resource": {"attributes": kv(resource)}, "scopeSpans": [{"spans": [span]}]}
+        ]
+    }
 
 
 def test_otel_genai_spans(jsonl, tmp_path):
@@ -282,7 +314,11 @@ def test_otel_genai_spans(jsonl, tmp_path):
     assert row["account_id"] == "acct-otel"
     assert row["ts"] == datetime.fromtimestamp(T0, UTC)
     assert (row["prompt"], row["response"]) == ("Why is the sky blue?", "Rayleigh.")
-    assert (row["usage_input_tokens"], row["usage_output_tokens"], row["usage_reasoning_tokens"]) == (12, 34, 20)
+    assert (
+        row["usage_input_tokens"],
+        row["usage_output_tokens"],
+        row["usage_reasoning_tokens"],
+    ) == (12, 34, 20)
     assert row["session_id"] == "conv-1"
     assert row["max_tokens"] == 512
 
@@ -292,7 +328,10 @@ def test_otel_genai_spans(jsonl, tmp_path):
     [
         ({"account_id": "a", "created_at": "2026-01-01T00:00:00Z"}, Kind("canonical", "accounts")),
         ({"request_id": "r", "ts": 1, "account_id": "a", "prompt": ""}, Kind("canonical")),
-        ({"custom_id": "c", "method": "POST", "url": "/v1/chat/completions", "body": {}}, Kind("openai-batch", role="input")),
+        (
+            {"custom_id": "c", "method": "POST", "url": "/v1/chat/completions", "body": {}},
+            Kind("openai-batch", role="input"),
+        ),
         ({"custom_id": "c", "params": {}}, Kind("anthropic-batch", role="input")),
         ({"custom_id": "c", "result": {"type": "expired"}}, Kind("anthropic-batch", role="output")),
         ({"hello": "world"}, None),

@@ -46,11 +46,26 @@ BAD_LINES = [
     (b"{not json", "malformed JSON"),
     (b'{"request_id": "x\xff\xfe", "ts": 1}', "not UTF-8"),
     (b"[1, 2]", "not a JSON object"),
-    (b'{"request_id": "m1", "ts": "2026-03-01T00:00:00Z", "account_id": "a", "prompt": "p"}', "request_model: missing"),
-    (b'{"request_id": "w1", "ts": "2026-03-01T00:00:00Z", "account_id": "a", "request_model": "m", "prompt": "p", "n_tools": "three"}', "n_tools: expected int32"),
-    (b'{"request_id": "z1", "ts": "2026-03-01 00:00:00", "account_id": "a", "request_model": "m", "prompt": "p"}', "not ISO-8601 with a time zone"),
-    (b'{"request_id": "f1", "ts": "2031-03-01T00:00:00Z", "account_id": "a", "request_model": "m", "prompt": "p"}', "in the future"),
-    (b'{"request_id": "n1", "ts": "2026-03-01T00:00:00Z", "account_id": "a", "request_model": "m", "prompt": "p", "usage_output_tokens": -5}', "usage_output_tokens: negative"),
+    (
+        b'{"request_id": "m1", "ts": "2026-03-01T00:00:00Z", "account_id": "a", "prompt": "p"}',
+        "request_model: missing",
+    ),
+    (
+        b'{"request_id": "w1", "ts": "2026-03-01T00:00:00Z", "account_id": "a", "request_model": "m", "prompt": "p", "n_tools": "three"}',
+        "n_tools: expected int32",
+    ),
+    (
+        b'{"request_id": "z1", "ts": "2026-03-01 00:00:00", "account_id": "a", "request_model": "m", "prompt": "p"}',
+        "not ISO-8601 with a time zone",
+    ),
+    (
+        b'{"request_id": "f1", "ts": "2031-03-01T00:00:00Z", "account_id": "a", "request_model": "m", "prompt": "p"}',
+        "in the future",
+    ),
+    (
+        b'{"request_id": "n1", "ts": "2026-03-01T00:00:00Z", "account_id": "a", "request_model": "m", "prompt": "p", "usage_output_tokens": -5}',
+        "usage_output_tokens: negative",
+    ),
 ]
 
 
@@ -93,14 +108,28 @@ def test_partitions_by_utc_day(jsonl, tmp_path):
 
 def test_unknown_columns_are_kept_as_extra(jsonl, tmp_path):
     ingest.run([jsonl([req(1, vendor_field={"a": 1})])], tmp_path / "s")
-    ((extra,),) = duckdb.sql(f"SELECT extra FROM read_parquet('{requests_glob(tmp_path / 's')}')").fetchall()
+    ((extra,),) = duckdb.sql(
+        f"SELECT extra FROM read_parquet('{requests_glob(tmp_path / 's')}')"
+    ).fetchall()
     assert extra == '{"vendor_field":{"a":1}}'
 
 
 def test_parquet_source_with_missing_required_column_is_refused(tmp_path):
     path = tmp_path / "x.parquet"
-    pq.write_table(pa.table({"request_id": ["a"], "ts": ["2026-03-01T00:00:00Z"], "account_id": ["a"], "prompt": ["p"]}), path)
-    with pytest.raises(SourceError, match=r"lacks required requests column\(s\) \['request_model'\]"):
+    pq.write_table(
+        pa.table(
+            {
+                "request_id": ["a"],
+                "ts": ["2026-03-01T00:00:00Z"],
+                "account_id": ["a"],
+                "prompt": ["p"],
+            }
+        ),
+        path,
+    )
+    with pytest.raises(
+        SourceError, match=r"lacks required requests column\(s\) \['request_model'\]"
+    ):
         ingest.plan([path], ingest.Options(fmt="canonical"))
 
 
@@ -128,8 +157,14 @@ def test_parquet_source_typed_and_naive_timestamps(tmp_path):
     [
         (lambda p: p / "missing.jsonl", "no such file"),
         (lambda p: (p / "empty_dir").mkdir() or p / "empty_dir", "holds no .jsonl"),
-        (lambda p: (p / "u.jsonl").write_text('{"what": 1}\n') and p / "u.jsonl", "format not recognised"),
-        (lambda p: (p / "bad.parquet").write_bytes(b"nope") and p / "bad.parquet", "not a readable Parquet"),
+        (
+            lambda p: (p / "u.jsonl").write_text('{"what": 1}\n') and p / "u.jsonl",
+            "format not recognised",
+        ),
+        (
+            lambda p: (p / "bad.parquet").write_bytes(b"nope") and p / "bad.parquet",
+            "not a readable Parquet",
+        ),
     ],
 )
 def test_unreadable_sources_are_refused_before_writing(tmp_path, make, message):
@@ -149,8 +184,10 @@ def test_unknown_format_name_is_refused():
 
 
 def test_accounts_keep_latest_row(jsonl, tmp_path):
-    first = [{"account_id": "a1", "created_at": "2026-01-01T00:00:00Z", "tier": "free"},
-             {"account_id": "a2", "created_at": "2026-01-02T00:00:00Z", "tier": "free"}]
+    first = [
+        {"account_id": "a1", "created_at": "2026-01-01T00:00:00Z", "tier": "free"},
+        {"account_id": "a2", "created_at": "2026-01-02T00:00:00Z", "tier": "free"},
+    ]
     ingest.run([jsonl(first)], tmp_path / "s")
     update = [{"account_id": "a1", "created_at": "2026-01-01T00:00:00Z", "tier": "scale"}, first[1]]
     report = ingest.run([jsonl(update)], tmp_path / "s")
@@ -162,7 +199,9 @@ def test_accounts_keep_latest_row(jsonl, tmp_path):
 
 
 def test_forced_accounts_table(jsonl, tmp_path):
-    src = jsonl([{"account_id": "a1", "created_at": "2026-01-01T00:00:00Z", "prompt": "odd column"}])
+    src = jsonl(
+        [{"account_id": "a1", "created_at": "2026-01-01T00:00:00Z", "prompt": "odd column"}]
+    )
     report = ingest.run([src], tmp_path / "s", ingest.Options(table="accounts"))
     assert report.counts["accounts"].stored == 1
 
@@ -173,14 +212,18 @@ def test_lock_refuses_a_second_run(tmp_path, jsonl):
 
 
 def test_killed_ingest_then_rerun_gives_the_same_store(tmp_path, jsonl):
-    src = jsonl([req(i, ts=f"2026-03-{1 + i % 28:02d}T10:00:00Z") for i in range(60_000)] + [b"{bad"])
+    src = jsonl(
+        [req(i, ts=f"2026-03-{1 + i % 28:02d}T10:00:00Z") for i in range(60_000)] + [b"{bad"]
+    )
     clean = tmp_path / "clean"
     ingest.run([src], clean)
     expected = store_rows(clean)
     cli = [sys.executable, "-m", "detector.cli", "ingest", str(src)]
     for delay in (0.5, 1.5, 3.0):
         target = tmp_path / f"killed-{delay}"
-        proc = subprocess.Popen([*cli, "--store", str(target)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*cli, "--store", str(target)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)

@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features import ingest
+from features.adapters import Kind
 from features.schema import REQUESTS
 from features.sources import Line
-from features.adapters import Kind
 from features.validate import Limits, check
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -45,7 +45,10 @@ def test_reasons_name_each_problem():
     }
     out = check(cols, 2, REQUESTS, Limits(now=NOW))
     assert out.bad_rows == [0, 1]
-    assert out.bad_reasons[0] == "status_code: outside 100-599; thinking_mode: not one of disabled, enabled, adaptive"
+    assert (
+        out.bad_reasons[0]
+        == "status_code: outside 100-599; thinking_mode: not one of disabled, enabled, adaptive"
+    )
     assert out.bad_reasons[1] == "ts: 'yesterday' is not ISO-8601 with a time zone"
 
 

@@ -47,13 +47,26 @@ def test_label_counts_and_campaign_names(world):
     campaign = labels.filter(pl.col("label") == 1)
     assert 0.06 <= campaign.height / labels.height <= 0.15
     assert set(campaign["campaign"].unique()) == set(CAMPAIGNS)
-    assert labels.filter(pl.col("label") == 0)["campaign"].null_count() == labels.filter(pl.col("label") == 0).height
+    assert (
+        labels.filter(pl.col("label") == 0)["campaign"].null_count()
+        == labels.filter(pl.col("label") == 0).height
+    )
 
 
 def test_every_archetype_and_tactic_appears(world):
     assert set(world.labels["archetype"].unique()) == set(ARCHETYPES)
     kinds = set(world.kinds["kind"].unique())
-    assert {"elicit", "rubric", "rewrite", "agentic", "reconstruct", "self_instruct", "benchmark", "judge_product", "catalogue"} <= kinds
+    assert {
+        "elicit",
+        "rubric",
+        "rewrite",
+        "agentic",
+        "reconstruct",
+        "self_instruct",
+        "benchmark",
+        "judge_product",
+        "catalogue",
+    } <= kinds
 
 
 def test_reconstruction_comes_later_in_the_window(world):
@@ -66,8 +79,12 @@ def test_reconstruction_comes_later_in_the_window(world):
 
 def test_hydra_moves_to_the_new_model_within_a_day(world):
     release = BASE.start + pl.duration(days=BASE.release_day)
-    day_after = with_labels(world).filter((pl.col("ts") >= release) & (pl.col("ts") < release + pl.duration(days=1)))
-    share = day_after.group_by("archetype").agg((pl.col("request_model") == MODELS[-1]).mean().alias("new"))
+    day_after = with_labels(world).filter(
+        (pl.col("ts") >= release) & (pl.col("ts") < release + pl.duration(days=1))
+    )
+    share = day_after.group_by("archetype").agg(
+        (pl.col("request_model") == MODELS[-1]).mean().alias("new")
+    )
     new = dict(share.iter_rows())
     assert new["hydra_proxy"] > 0.3
     assert new["hobbyist"] < 0.15 and new["product_backend"] < 0.15
@@ -95,24 +112,70 @@ def test_volume_is_heavy_tailed(world):
 
 def _campaign_stat(cfg: SimConfig, stat) -> float:
     w = simulate(cfg)
-    return stat(w, with_labels(w).filter(pl.col("label") == 1), w.labels.filter(pl.col("label") == 1))
+    return stat(
+        w, with_labels(w).filter(pl.col("label") == 1), w.labels.filter(pl.col("label") == 1)
+    )
 
 
 KNOB_CASES = [
     # knob, statistic over campaign traffic, direction
-    ("paraphrase", Knobs(paraphrase=1.0),
-     lambda w, r, a: r.join(w.kinds, on="request_id").filter(pl.col("kind") == "elicit")["prompt"].str.split("\n\n").list.last().n_unique(), "up"),
+    (
+        "paraphrase",
+        Knobs(paraphrase=1.0),
+        lambda w, r, a: (
+            r.join(w.kinds, on="request_id")
+            .filter(pl.col("kind") == "elicit")["prompt"]
+            .str.split("\n\n")
+            .list.last()
+            .n_unique()
+        ),
+        "up",
+    ),
     ("low_and_slow", Knobs(low_and_slow=0.1), lambda w, r, a: r.height / a.height, "down"),
-    ("distinct_infra", Knobs(distinct_infra=True), lambda w, r, a: a.join(w.accounts, on="account_id")["payment_fingerprint"].n_unique() / a.height, "up"),
-    ("distinct_infra_ips", Knobs(distinct_infra=True), lambda w, r, a: r["source_ip"].n_unique() / r.height, "up"),
-    ("staggered_creation", Knobs(staggered_creation=True), lambda w, r, a: a.join(w.accounts, on="account_id")["created_at"].dt.epoch("s").std(), "up"),
-    ("round_robin_off", Knobs(round_robin=False), lambda w, r, a: (lambda c: c.std() / c.mean())(r.group_by("account_id").len()["len"]), "up"),
-    ("cover_share", Knobs(cover_share=0.5), lambda w, r, a: r.join(w.kinds, on="request_id")["kind"].is_in(["question", "code"]).mean(), "up"),
-    ("mimic_diurnal", Knobs(mimic_diurnal=True), lambda w, r, a: r["ts"].dt.hour().value_counts()["count"].std(), "up"),
+    (
+        "distinct_infra",
+        Knobs(distinct_infra=True),
+        lambda w, r, a: (
+            a.join(w.accounts, on="account_id")["payment_fingerprint"].n_unique() / a.height
+        ),
+        "up",
+    ),
+    (
+        "distinct_infra_ips",
+        Knobs(distinct_infra=True),
+        lambda w, r, a: r["source_ip"].n_unique() / r.height,
+        "up",
+    ),
+    (
+        "staggered_creation",
+        Knobs(staggered_creation=True),
+        lambda w, r, a: a.join(w.accounts, on="account_id")["created_at"].dt.epoch("s").std(),
+        "up",
+    ),
+    (
+        "round_robin_off",
+        Knobs(round_robin=False),
+        lambda w, r, a: (lambda c: c.std() / c.mean())(r.group_by("account_id").len()["len"]),
+        "up",
+    ),
+    (
+        "cover_share",
+        Knobs(cover_share=0.5),
+        lambda w, r, a: r.join(w.kinds, on="request_id")["kind"].is_in(["question", "code"]).mean(),
+        "up",
+    ),
+    (
+        "mimic_diurnal",
+        Knobs(mimic_diurnal=True),
+        lambda w, r, a: r["ts"].dt.hour().value_counts()["count"].std(),
+        "up",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "knobs", "stat", "direction"), KNOB_CASES, ids=[c[0] for c in KNOB_CASES])
+@pytest.mark.parametrize(
+    ("name", "knobs", "stat", "direction"), KNOB_CASES, ids=[c[0] for c in KNOB_CASES]
+)
 def test_knob_changes_what_it_claims(name, knobs, stat, direction):
     base = replace(BASE, accounts=250, days=4, seed=11)
     before = _campaign_stat(base, stat)
