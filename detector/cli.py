@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -43,12 +44,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _progress() -> Progress:
+def _progress(rows: bool = False) -> Progress:
+    """A progress bar over bytes (ingest) or rows (feature work)."""
+    amount = [MofNCompleteColumn()] if rows else [DownloadColumn(), TransferSpeedColumn()]
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        *amount,
         TimeRemainingColumn(),
         console=console,
         transient=True,
@@ -147,6 +149,41 @@ def simulate(
         f"Wrote {world.requests.height:,} requests from {labels.height:,} accounts "
         f"({n_campaign} in {labels['campaign'].drop_nulls().n_unique()} campaign(s), "
         f"scenario {scenario}, seed {seed}) to {out}/."
+    )
+
+
+@app.command()
+def features(
+    store: Annotated[Path, typer.Option(help="Store folder written by `ingest`")],
+    date: Annotated[str, typer.Option(help="Last day of the window, YYYY-MM-DD (UTC)")],
+    out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv")],
+    window: Annotated[str, typer.Option(help="Window length: 1d, 7d or 30d (any Nd)")] = "7d",
+) -> None:
+    """Per-account features over a window ending on a date, for analysts and models."""
+    from features import pipeline
+
+    try:
+        win = pipeline.Window.parse(date, window)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    if not (store / "requests").is_dir():
+        raise fail(f"{store}: not a store (no requests/ folder); run `distillguard ingest` first")
+    if out.suffix not in (".parquet", ".csv"):
+        raise fail(f"--out must end in .parquet or .csv, got {out.name!r}")
+    total = pipeline.count_rows(store, win)
+    with _progress(rows=True) as progress:
+        task = progress.add_task("signals", total=total)
+        frame = pipeline.compute(store, win, lambda n: progress.advance(task, n))
+    if frame.is_empty():
+        raise fail(f"no requests in {store} between {win.dates[0]} and {win.end}", 99)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        frame.write_csv(out)
+    else:
+        frame.write_parquet(out)
+    Console().print(
+        f"Wrote {frame.height:,} accounts x {frame.width - 2} features ({frame['feature_set'][0]}) "
+        f"for {win.dates[0]}..{win.end} from {total:,} requests to {out}."
     )
 
 

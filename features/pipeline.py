@@ -1,0 +1,148 @@
+"""Store -> per-request signals -> per-account features over a window, streaming.
+
+Signals are computed batch by batch from each day partition and cached beside the store
+(STORE/_derived/signals-vN/dt=.../signals.parquet), keyed by the partition's files, so a nightly
+7-day window recomputes only the new day. The aggregation runs in DuckDB over the cached files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features import store
+from features.aggregate import feature_sql
+from features.schema import REQUESTS
+from features.signals import SIGNALS_VERSION, request_signals
+
+SIGNAL_INPUTS = [c for c in REQUESTS.names if c not in ("response", "temperature", "max_tokens")]
+BATCH_ROWS = 100_000
+WINDOWS = {"1d": 1, "7d": 7, "30d": 30}
+
+
+@dataclass(frozen=True)
+class Window:
+    """Days [end - days + 1, end], inclusive, in UTC."""
+
+    end: date
+    days: int
+
+    def __post_init__(self) -> None:
+        if self.days < 1:
+            raise ValueError(f"window days must be at least 1, got {self.days}")
+
+    @classmethod
+    def parse(cls, end: str | date, window: str | int) -> Window:
+        """From `--date YYYY-MM-DD` and `--window 7d` (or a number of days)."""
+        if isinstance(end, str):
+            try:
+                end = date.fromisoformat(end)
+            except ValueError as exc:
+                raise ValueError(f"date must be YYYY-MM-DD, got {end!r}") from exc
+        if isinstance(window, str):
+            text = window.strip().lower()
+            if not text.endswith("d") or not text[:-1].isdigit():
+                raise ValueError(f"window must look like 1d, 7d or 30d, got {window!r}")
+            window = int(text[:-1])
+        return cls(end, window)
+
+    @property
+    def dates(self) -> list[date]:
+        return [self.end - timedelta(days=i) for i in range(self.days - 1, -1, -1)]
+
+    @property
+    def start_s(self) -> float:
+        return datetime.combine(self.dates[0], datetime.min.time(), UTC).timestamp()
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.days * 86400.0
+
+
+def _fingerprint(files: list[Path]) -> str:
+    h = hashlib.sha256(SIGNALS_VERSION.encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def partition_signals(
+    store_path: Path, day: date, progress: Callable[[int], None] | None = None
+) -> Path | None:
+    """The signals file of one day partition, computed (streaming) unless cached and current."""
+    files = sorted((store_path / "requests" / f"dt={day.isoformat()}").glob("*.parquet"))
+    if not files:
+        return None
+    out_dir = store_path / "_derived" / f"signals-v{SIGNALS_VERSION}" / f"dt={day.isoformat()}"
+    key = _fingerprint(files)
+    target = out_dir / f"signals-{key}.parquet"
+    if target.exists():
+        if progress:
+            progress(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{target.name}.tmp"
+    writer = None
+    try:
+        for path in files:
+            handle = pq.ParquetFile(path)
+            columns = [c for c in SIGNAL_INPUTS if c in handle.schema_arrow.names]
+            for batch in handle.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+                table = request_signals(batch).to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                writer.write_table(table)
+                if progress:
+                    progress(batch.num_rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        return None
+    os.replace(tmp, target)
+    for stale in out_dir.glob("signals-*.parquet"):
+        if stale != target:
+            stale.unlink()
+    return target
+
+
+def count_rows(store_path: Path, window: Window) -> int:
+    """Requests stored in the window's day partitions (from Parquet footers, no scan)."""
+    total = 0
+    for day in window.dates:
+        for f in (store_path / "requests" / f"dt={day.isoformat()}").glob("*.parquet"):
+            total += pq.ParquetFile(f).metadata.num_rows
+    return total
+
+
+def compute(
+    store_path: Path,
+    window: Window,
+    progress: Callable[[int], None] | None = None,
+    memory_limit: str = "4GB",
+) -> pl.DataFrame:
+    """Per-account features for the window: one row per account that sent a request."""
+    files = [f for day in window.dates if (f := partition_signals(store_path, day, progress))]
+    if not files:
+        return pl.DataFrame()
+    accounts = store.latest_accounts_file(store_path)
+    con = store.connect(memory_limit=memory_limit)
+    try:
+        listing = ", ".join(f"'{f}'" for f in files)
+        con.execute(f"CREATE VIEW signals AS SELECT * FROM read_parquet([{listing}])")
+        acc = f"read_parquet('{accounts}')" if accounts else None
+        table: pa.Table = con.sql(
+            feature_sql("signals", acc, window.start_s, window.end_s)
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return pl.from_arrow(table)

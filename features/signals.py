@@ -1,0 +1,145 @@
+"""Per-request signals: vectorised polars expressions over one batch of canonical requests.
+
+`request_signals` takes and returns Arrow-compatible frames with no Python loop per row, so the
+same function runs in a local stream of Parquet batches and inside Spark's `mapInArrow`.
+Text signals look at bounded slices of the prompt, so cost per row is bounded too.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from features.markers import FAMILIES
+
+SKELETON_HEAD = 240
+SKELETON_TAIL = 120
+MARKER_CHARS = 4000
+EDGE_CHARS = 60
+MINHASH_WORDS = 48
+MINHASH_SEEDS = (101, 202, 303, 404, 505, 606)
+MASK = (
+    r"```[\s\S]*?```"  # code blocks
+    r"|\"[^\"\n]{0,200}\"|“[^”\n]{0,200}”|«[^»\n]{0,200}»|'[^'\n]{2,200}'"  # quoted spans
+    r"|https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+"  # urls, e-mails
+    r"|[0-9]+(?:[.,:/-][0-9]+)*"  # numbers, dates, times
+    r"|(?-u:\b)[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*(?-u:\b)|[А-ЯЁ][а-яё]+"  # capitalised names
+)
+"""Spans masked in a skeleton. ASCII word boundaries keep Rust's fast regex engine in play."""
+CARRIED = (
+    "request_id",
+    "ts",
+    "account_id",
+    "api_key_id",
+    "end_user_id",
+    "session_id",
+    "source_ip",
+    "user_agent",
+    "request_model",
+    "is_batch",
+    "n_messages",
+    "n_tools",
+    "thinking_mode",
+    "thinking_budget_tokens",
+    "finish_reason",
+    "usage_input_tokens",
+    "usage_output_tokens",
+    "usage_reasoning_tokens",
+    "status_code",
+)
+SIGNALS_VERSION = "1"
+
+
+def skeleton(text: pl.Expr) -> pl.Expr:
+    """Prompt with names, numbers, quoted spans, code and links masked, whitespace collapsed."""
+    head = text.str.slice(0, SKELETON_HEAD)
+    tail = pl.when(text.str.len_chars() > SKELETON_HEAD + SKELETON_TAIL).then(
+        pl.lit(" … ") + text.str.slice(-SKELETON_TAIL)
+    )
+    body = pl.concat_str([head, tail], ignore_nulls=True)
+    return (
+        body.str.replace_all(MASK, "§")
+        .str.to_lowercase()
+        .str.replace_all(r"[ \t\r\n\f\v]+", " ")
+        .str.strip_chars()
+    )
+
+
+def _minhash(words: pl.Expr, seed: int) -> pl.Expr:
+    """One MinHash of a word set: the minimum of a seeded hash over the words."""
+    return words.list.eval(pl.element().hash(seed=seed)).list.min()
+
+
+def subnet(ip: pl.Expr) -> pl.Expr:
+    """The /24 of an IPv4 address or the /48 of an IPv6 address (hashed addresses pass through)."""
+    v4 = ip.str.extract(r"^(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}$", 1)
+    v6 = ip.str.extract(
+        r"^([0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}):", 1
+    ).str.to_lowercase()
+    return pl.coalesce(v4, v6, ip)
+
+
+def _marker(text: pl.Expr, family) -> pl.Expr:
+    hit = text.str.contains_any(list(family.phrases), ascii_case_insensitive=True)
+    for pattern in family.patterns:
+        hit = hit | text.str.contains(f"(?i){pattern}")
+    return hit.fill_null(False).alias(family.name)
+
+
+def request_signals(batch: pl.DataFrame | pa.RecordBatch | pa.Table) -> pl.DataFrame:
+    """Signals for each request of a batch (canonical columns in, narrow signal columns out)."""
+    frame = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
+    if isinstance(frame, pl.Series):
+        frame = frame.to_frame()
+    prompt = pl.col("prompt").fill_null("")
+    lowered = prompt.str.slice(0, MARKER_CHARS).str.to_lowercase()
+    head = prompt.str.slice(0, 200)
+    out = frame.with_columns(
+        skel=skeleton(prompt),
+        low=lowered,
+    ).with_columns(
+        words=pl.col("skel")
+        .str.split(" ")
+        .list.head(MINHASH_WORDS)
+        .list.set_difference(pl.lit(["§", "…", ""]))
+        .list.unique(),
+    )
+    minhashes = [_minhash(pl.col("words"), seed) for seed in MINHASH_SEEDS]
+    return out.select(
+        *[pl.col(c) for c in CARRIED if c in frame.columns],
+        pl.col("skel").hash(seed=1).alias("skeleton_hash"),
+        pl.col("skel").str.slice(0, EDGE_CHARS).hash(seed=2).alias("head_hash"),
+        pl.col("skel").str.slice(-EDGE_CHARS).hash(seed=3).alias("tail_hash"),
+        pl.concat_list(minhashes[:3]).hash(seed=4).alias("band_1"),
+        pl.concat_list(minhashes[3:]).hash(seed=5).alias("band_2"),
+        pl.col("words").list.sort().list.tail(2).hash(seed=6).alias("topic_hash"),
+        *[_marker(pl.col("low"), family) for family in FAMILIES],
+        prompt.str.len_chars().cast(pl.Int64).alias("prompt_chars"),
+        pl.col("system").fill_null("").str.len_chars().cast(pl.Int64).alias("system_chars")
+        if "system" in frame.columns
+        else pl.lit(0, pl.Int64).alias("system_chars"),
+        pl.col("system").fill_null("").hash(seed=7).alias("system_hash")
+        if "system" in frame.columns
+        else pl.lit(0, pl.UInt64).alias("system_hash"),
+        (pl.col("ts").dt.epoch("us") / 1e6).alias("t_s"),
+        pl.col("ts").dt.hour().cast(pl.Int8).alias("hour_utc"),
+        (pl.col("ts").dt.weekday() - 1).cast(pl.Int8).alias("dow_utc"),
+        (pl.col("ts").dt.epoch("d")).cast(pl.Int32).alias("day"),
+        subnet(pl.col("source_ip")).alias("subnet")
+        if "source_ip" in frame.columns
+        else pl.lit(None, pl.String).alias("subnet"),
+        pl.when(head.str.contains(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"))
+        .then(pl.lit("cjk"))
+        .when(head.str.contains(r"\p{Cyrillic}"))
+        .then(pl.lit("cyrillic"))
+        .when(head.str.contains(r"[\p{Arabic}\p{Hebrew}\p{Devanagari}\p{Thai}]"))
+        .then(pl.lit("other"))
+        .otherwise(pl.lit("latin"))
+        .alias("script"),
+    )
+
+
+def signals_arrow(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`request_signals` for one Arrow batch, as Spark's mapInArrow calls it."""
+    table = request_signals(batch).to_arrow()
+    return table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], table.schema)
