@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -58,7 +59,7 @@ def _progress(rows: bool = False) -> Progress:
 
 
 @app.command()
-def ingest(
+def ingest(  # noqa: PLR0913
     source: Annotated[
         list[Path], typer.Argument(help="Files or folders of logs or account tables")
     ],
@@ -185,6 +186,42 @@ def features(
         f"Wrote {frame.height:,} accounts x {frame.width - 2} features ({frame['feature_set'][0]}) "
         f"for {win.dates[0]}..{win.end} from {total:,} requests to {out}."
     )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo world, store and features")] = Path(
+        "demo"
+    ),
+    accounts: Annotated[int, typer.Option(help="Accounts in the demo world")] = 500,
+    days: Annotated[int, typer.Option(help="Days of demo traffic")] = 14,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+) -> None:
+    """The main job on built-in demo data: simulate -> ingest -> features."""
+    from datetime import timedelta
+
+    from features import pipeline
+
+    world_dir, store_path = out / "world", out / "store"
+    simulate(out=world_dir, accounts=accounts, days=days, seed=seed, scenario="default")
+    shutil.rmtree(store_path, ignore_errors=True)
+    ingest(
+        source=[world_dir / "requests.parquet", world_dir / "accounts.parquet"],
+        store=store_path,
+    )
+    config = sim.scenario("default", accounts=accounts, days=days, seed=seed)
+    last_day = (config.start + timedelta(days=days - 1)).date().isoformat()
+    features(store=store_path, date=last_day, out=out / "features.parquet", window="7d")
+    frame = pl.read_parquet(out / "features.parquet").join(
+        pl.read_parquet(world_dir / "labels.parquet"), on="account_id"
+    )
+    summary = frame.group_by("archetype").agg(
+        pl.len().alias("accounts"),
+        *[pl.col(c).median().round(3) for c in pipeline.DEMO_COLUMNS],
+    )
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
+        print(f"\nMedian features per archetype ({out / 'features.parquet'}):")
+        print(summary.sort("archetype"))
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m detector.cli`

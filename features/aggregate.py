@@ -21,8 +21,18 @@ def _offsets() -> str:
     return f"(SELECT * FROM (VALUES {rows}) AS v(country, utc_offset))"
 
 
-def feature_sql(signals: str, accounts: str | None, start_s: float, end_s: float) -> str:
-    """SQL for one row per account that sent a request in [start_s, end_s) (epoch seconds)."""
+def feature_sql(
+    signals: str,
+    accounts: str | None,
+    start_s: float,
+    end_s: float,
+    model_firsts: str | None = None,
+) -> str:
+    """SQL for one row per account that sent a request in [start_s, end_s) (epoch seconds).
+
+    `model_firsts` (request_model, first_t) gives each model's first appearance in all traffic
+    the caller has seen; without it, first appearances within the window are used.
+    """
     if end_s <= start_s:
         raise ValueError(f"window end must be after its start, got {start_s} .. {end_s}")
     accounts = accounts or NO_ACCOUNTS
@@ -87,10 +97,10 @@ d AS (
     FROM s
   ) AS q GROUP BY account_id
 ),
-firsts AS (SELECT request_model, min(t_s) AS first_t FROM s GROUP BY request_model),
+firsts AS (SELECT request_model, first_t FROM {model_firsts or "(SELECT request_model, min(t_s) AS first_t FROM s GROUP BY request_model)"} AS mf),
 newest AS (
   SELECT f.request_model, f.first_t FROM firsts AS f CROSS JOIN w
-  WHERE f.first_t > w.start_s + 86400
+  WHERE f.first_t > (SELECT min(first_t) FROM firsts) + 86400 AND f.first_t < w.end_s
   ORDER BY f.first_t DESC LIMIT 1
 ),
 m AS (

@@ -25,7 +25,15 @@ from features.signals import SIGNALS_VERSION, request_signals
 
 SIGNAL_INPUTS = [c for c in REQUESTS.names if c not in ("response", "temperature", "max_tokens")]
 BATCH_ROWS = 100_000
-WINDOWS = {"1d": 1, "7d": 7, "30d": 30}
+DEMO_COLUMNS = (
+    "requests_per_active_day",
+    "hour_entropy",
+    "share_elicitation",
+    "share_grading",
+    "newest_model_lag_hours",
+    "top_tail_share",
+)
+"""A few telling features the demo prints per archetype."""
 
 
 @dataclass(frozen=True)
@@ -139,10 +147,14 @@ def compute(
     try:
         listing = ", ".join(f"'{f}'" for f in files)
         con.execute(f"CREATE VIEW signals AS SELECT * FROM read_parquet([{listing}])")
+        con.execute(
+            "CREATE TABLE model_firsts AS SELECT request_model, min(epoch(ts)) AS first_t "
+            f"FROM read_parquet('{store.requests_glob(store_path)}', hive_partitioning=false) "
+            "GROUP BY request_model"
+        )
         acc = f"read_parquet('{accounts}')" if accounts else None
-        table: pa.Table = con.sql(
-            feature_sql("signals", acc, window.start_s, window.end_s)
-        ).to_arrow_table()
+        sql = feature_sql("signals", acc, window.start_s, window.end_s, "model_firsts")
+        table: pa.Table = con.sql(sql).to_arrow_table()
     finally:
         con.close()
     return pl.from_arrow(table)
