@@ -11,6 +11,9 @@ import polars as pl
 import pyarrow as pa
 
 from features.markers import FAMILIES
+from features.schema import REQUESTS, polars_schema
+
+CANONICAL = polars_schema(REQUESTS)
 
 SKELETON_HEAD = 240
 SKELETON_TAIL = 120
@@ -91,6 +94,12 @@ def request_signals(batch: pl.DataFrame | pa.RecordBatch | pa.Table) -> pl.DataF
     frame = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
     if isinstance(frame, pl.Series):
         frame = frame.to_frame()
+    missing = [c for c in (*CARRIED, "prompt", "system") if c not in frame.columns]
+    untyped = [c for c, t in frame.schema.items() if t == pl.Null and c in CANONICAL]
+    frame = frame.with_columns(
+        *(pl.lit(None, CANONICAL[c]).alias(c) for c in missing),
+        *(pl.col(c).cast(CANONICAL[c]) for c in untyped),
+    )
     prompt = pl.col("prompt").fill_null("")
     lowered = prompt.str.slice(0, MARKER_CHARS).str.to_lowercase()
     head = prompt.str.slice(0, 200)
@@ -106,7 +115,7 @@ def request_signals(batch: pl.DataFrame | pa.RecordBatch | pa.Table) -> pl.DataF
     )
     minhashes = [_minhash(pl.col("words"), seed) for seed in MINHASH_SEEDS]
     return out.select(
-        *[pl.col(c) for c in CARRIED if c in frame.columns],
+        *[pl.col(c) for c in CARRIED],
         pl.col("skel").hash(seed=1).alias("skeleton_hash"),
         pl.col("skel").str.slice(0, EDGE_CHARS).hash(seed=2).alias("head_hash"),
         pl.col("skel").str.slice(-EDGE_CHARS).hash(seed=3).alias("tail_hash"),
@@ -115,19 +124,13 @@ def request_signals(batch: pl.DataFrame | pa.RecordBatch | pa.Table) -> pl.DataF
         pl.col("words").list.sort().list.tail(2).hash(seed=6).alias("topic_hash"),
         *[_marker(pl.col("low"), family) for family in FAMILIES],
         prompt.str.len_chars().cast(pl.Int64).alias("prompt_chars"),
-        pl.col("system").fill_null("").str.len_chars().cast(pl.Int64).alias("system_chars")
-        if "system" in frame.columns
-        else pl.lit(0, pl.Int64).alias("system_chars"),
-        pl.col("system").fill_null("").hash(seed=7).alias("system_hash")
-        if "system" in frame.columns
-        else pl.lit(0, pl.UInt64).alias("system_hash"),
+        pl.col("system").fill_null("").str.len_chars().cast(pl.Int64).alias("system_chars"),
+        pl.col("system").fill_null("").hash(seed=7).alias("system_hash"),
         (pl.col("ts").dt.epoch("us") / 1e6).alias("t_s"),
         pl.col("ts").dt.hour().cast(pl.Int8).alias("hour_utc"),
         (pl.col("ts").dt.weekday() - 1).cast(pl.Int8).alias("dow_utc"),
         (pl.col("ts").dt.epoch("d")).cast(pl.Int32).alias("day"),
-        subnet(pl.col("source_ip")).alias("subnet")
-        if "source_ip" in frame.columns
-        else pl.lit(None, pl.String).alias("subnet"),
+        subnet(pl.col("source_ip")).alias("subnet"),
         pl.when(head.str.contains(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"))
         .then(pl.lit("cjk"))
         .when(head.str.contains(r"\p{Cyrillic}"))

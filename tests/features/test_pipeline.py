@@ -1,0 +1,142 @@
+"""The features pipeline: windows, the signal cache, the CLI and the generated data dictionary."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from polars.testing import assert_frame_equal
+import pytest
+from typer.testing import CliRunner
+
+from detector.cli import app
+from features import ingest, pipeline
+from features.registry import FEATURES, markdown
+from tests.conftest import write_jsonl
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def req(i: int, day: int) -> dict:
+    return {
+        "request_id": f"r{i}",
+        "ts": f"2026-03-{day:02d}T10:00:00Z",
+        "account_id": f"a{i % 3}",
+        "request_model": "m",
+        "prompt": f"prompt number {i}",
+    }
+
+
+@pytest.fixture
+def store(tmp_path):
+    src = write_jsonl(tmp_path / "r.jsonl", [req(i, 1 + i % 5) for i in range(40)])
+    ingest.run([src], tmp_path / "store")
+    return tmp_path / "store"
+
+
+@pytest.mark.parametrize(
+    ("end", "window", "message"),
+    [
+        ("2026-13-01", "7d", "date must be YYYY-MM-DD"),
+        ("2026-03-01", "week", "window must look like"),
+        ("2026-03-01", "0d", "at least 1"),
+    ],
+)
+def test_window_parse_errors(end, window, message):
+    with pytest.raises(ValueError, match=message):
+        pipeline.Window.parse(end, window)
+
+
+def test_window_dates():
+    w = pipeline.Window.parse("2026-03-05", "3d")
+    assert w.dates == [date(2026, 3, 3), date(2026, 3, 4), date(2026, 3, 5)]
+    assert w.end_s - w.start_s == 3 * 86400
+
+
+def test_signal_cache_is_reused_and_refreshed(store):
+    window = pipeline.Window(date(2026, 3, 5), 5)
+    first = pipeline.compute(store, window)
+    cached = sorted((store / "_derived").rglob("signals-*.parquet"))
+    assert len(cached) == 5
+    stamps = {p: p.stat().st_mtime_ns for p in cached}
+    again = pipeline.compute(store, window)
+    assert_frame_equal(again, first, check_exact=False)
+    assert {p: p.stat().st_mtime_ns for p in cached} == stamps
+    ingest.run([write_jsonl(store.parent / "more.jsonl", [req(100, 5)])], store)
+    updated = pipeline.compute(store, window)
+    assert updated["n_requests"].sum() == first["n_requests"].sum() + 1
+    assert len(list((store / "_derived").rglob("signals-*.parquet"))) == 5
+
+
+def test_windows_of_different_lengths(store):
+    one = pipeline.compute(store, pipeline.Window(date(2026, 3, 5), 1))
+    five = pipeline.compute(store, pipeline.Window(date(2026, 3, 5), 5))
+    assert one["n_requests"].sum() == 8 and five["n_requests"].sum() == 40
+
+
+def test_cli_features_writes_parquet_and_csv(store, tmp_path):
+    runner = CliRunner()
+    for name in ("f.parquet", "f.csv"):
+        result = runner.invoke(
+            app,
+            [
+                "features",
+                "--store",
+                str(store),
+                "--date",
+                "2026-03-05",
+                "--window",
+                "7d",
+                "--out",
+                str(tmp_path / name),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    frame = pl.read_parquet(tmp_path / "f.parquet")
+    assert frame.columns == ["account_id", "feature_set", *[f.name for f in FEATURES]]
+    assert pl.read_csv(tmp_path / "f.csv").height == frame.height == 3
+
+
+def test_cli_features_no_data_exits_99(store, tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "features",
+            "--store",
+            str(store),
+            "--date",
+            "2025-01-01",
+            "--out",
+            str(tmp_path / "f.parquet"),
+        ],
+    )
+    assert result.exit_code == 99
+    assert "no requests" in result.output
+
+
+def test_cli_features_not_a_store_exits_2(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "features",
+            "--store",
+            str(tmp_path),
+            "--date",
+            "2026-03-01",
+            "--out",
+            str(tmp_path / "f.parquet"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "not a store" in result.output
+
+
+def test_data_dictionary_is_generated_from_the_registry():
+    assert (ROOT / "data" / "FEATURES.md").read_text() == markdown()
+
+
+def test_registry_names_are_unique_and_documented():
+    names = [f.name for f in FEATURES]
+    assert len(names) == len(set(names))
+    assert all(f.meaning and f.sql for f in FEATURES)
