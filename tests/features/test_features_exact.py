@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from datetime import date
 
-import polars as pl
 import pytest
 
 from features import ingest, pipeline

@@ -6,8 +6,8 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
-from polars.testing import assert_frame_equal
 import pytest
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from detector.cli import app
