@@ -250,6 +250,18 @@ def legit_questions(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:
             out.append(frame.format(t=TOPICS[int(rng.integers(len(TOPICS)))]))
         elif roll < 0.22:
             out.append(v.pick(rng, "foreign"))
+        elif roll < 0.3:
+            verb = (
+                "Summarize",
+                "Proofread",
+                "Translate into English",
+                "Shorten",
+                "Find the main argument in",
+            )
+            out.append(
+                f"{verb[int(rng.integers(len(verb)))]} this:\n\n"
+                + passages(rng, v, int(rng.integers(1, 6)))
+            )
         elif roll < 0.35:
             out.append(
                 f"{v.pick(rng, 'sentences')} Can you help me with this as a {v.pick(rng, 'jobs')}?"
@@ -265,6 +277,33 @@ def legit_questions(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:
                 text = f"{v.pick(rng, 'sentences')} {text}"
             out.append(text)
     return out
+
+
+def passages(rng: np.random.Generator, v: Vocab, k: int) -> str:
+    """k retrieved passages, as a RAG prompt or a pasted document carries them."""
+    return "\n".join(
+        f"[{i + 1}] {v.pick(rng, 'paragraphs')} {v.pick(rng, 'paragraphs')}" for i in range(k)
+    )
+
+
+def tool_output(rng: np.random.Generator, v: Vocab) -> str:
+    """A tool result an agent passes back: a traceback, a listing or command output."""
+    kind = rng.random()
+    if kind < 0.4:
+        frames = "\n".join(
+            f'  File "src/{v.pick(rng, "words")}/{v.pick(rng, "words")}.py", line {rng.integers(1, 900)}, in {v.pick(rng, "words")}'
+            for _ in range(int(rng.integers(2, 9)))
+        )
+        return f"Traceback (most recent call last):\n{frames}\n{v.pick(rng, 'words').title()}Error: {v.pick(rng, 'sentences')}"
+    if kind < 0.7:
+        return "\n".join(
+            f"-rw-r--r-- 1 dev dev {rng.integers(100, 90000)} {v.pick(rng, 'words')}_{v.pick(rng, 'words')}.py"
+            for _ in range(int(rng.integers(3, 20)))
+        )
+    return "\n".join(
+        f"{v.pick(rng, 'words')}={rng.integers(0, 10**6)} {v.pick(rng, 'sentences')}"
+        for _ in range(int(rng.integers(2, 12)))
+    )
 
 
 def code_tasks(rng: np.random.Generator, v: Vocab, n: int) -> list[str]:

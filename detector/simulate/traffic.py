@@ -93,10 +93,14 @@ def build_pools(rng: np.random.Generator, fake: Faker, scale: int) -> dict[str, 
         "code": corpus.code_tasks(rng, v, n),
         "support": customers,
         "rag": [
-            f"According to the {v.pick(rng, 'companies')} handbook, {q}"
+            f"According to the {v.pick(rng, 'companies')} handbook, {q}\n\nContext:\n"
+            + corpus.passages(rng, v, int(rng.integers(2, 6)))
             for q in corpus.legit_questions(rng, v, n)
         ],
-        "agent_code": corpus.code_tasks(rng, v, n),
+        "agent_code": [
+            f"{task}\n\nTool result:\n{corpus.tool_output(rng, v)}"
+            for task in corpus.code_tasks(rng, v, n)
+        ],
         "benchmark": corpus.mcq(rng, v, n),
         "judge_product": corpus.fill(
             rng, v, corpus.JUDGE_PRODUCT, n, {"c": customers, "r": answers}
@@ -120,9 +124,12 @@ def build_pools(rng: np.random.Generator, fake: Faker, scale: int) -> dict[str, 
         "elicit_phrases": corpus.elicitation_phrases(rng, n),
         "rubric": corpus.fill(rng, v, corpus.RUBRIC, n, {"q": tasks, "r": answers, "r2": answers}),
         "rewrite": corpus.fill(rng, v, corpus.REWRITE, n, {"r": answers}),
-        "agentic": corpus.fill(
-            rng, v, corpus.AGENTIC, n, {"p": list(corpus.humaneval_prompts()) + tasks[:50]}
-        ),
+        "agentic": [
+            f"{task}\n\nObservation:\n{corpus.tool_output(rng, v)}" if rng.random() < 0.6 else task
+            for task in corpus.fill(
+                rng, v, corpus.AGENTIC, n, {"p": list(corpus.humaneval_prompts()) + tasks[:50]}
+            )
+        ],
         "reconstruct": corpus.fill(
             rng,
             v,
