@@ -35,7 +35,7 @@ FROM read_parquet('{sys.argv[1]}/requests/*/*.parquet') GROUP BY account_id''').
 
 
 def build_store(rows: int, root: Path) -> tuple[Path, int, float]:
-    """A store of about `rows` requests over DAYS days; returns it, its size and mean prompt chars."""
+    """A store of about `rows` requests over DAYS days: the store, its rows, mean prompt chars."""
     store = root / f"store-{rows}"
     per_world = 1_000_000
     n, seed, chars = 0, 0, []

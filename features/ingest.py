@@ -142,11 +142,23 @@ def convert_arrow(kind: Kind, batch: pa.RecordBatch | pa.Table, opts: Options, l
     """
     table = TABLES[kind.table]
     known = [c for c in batch.schema.names if c in table.names]
-    unknown = [c for c in batch.schema.names if c not in table.names and c != EXTRA]
+    unknown = [
+        c
+        for c in batch.schema.names
+        if c not in table.names and not (c == EXTRA and batch.column(c).null_count == len(batch))
+    ]
     columns: dict = {name: batch.column(name) for name in known}
-    if unknown:
+    if unknown == [EXTRA] and pa.types.is_string(batch.schema.field(EXTRA).type):
+        columns[EXTRA] = batch.column(EXTRA)  # a store export being re-ingested
+    elif unknown:
         frame = pl.from_arrow(pa.table({c: batch.column(c) for c in unknown}))
-        columns[EXTRA] = frame.select(pl.struct(unknown).struct.json_encode())[:, 0].to_arrow()
+        if EXTRA in unknown and isinstance(frame.schema[EXTRA], pl.Struct):
+            inner = {f.name for f in frame.schema[EXTRA].fields}
+            if not inner & set(unknown):  # an `extra` object merges into the other extras
+                frame = frame.unnest(EXTRA)
+        columns[EXTRA] = frame.select(pl.struct(frame.columns).struct.json_encode())[
+            :, 0
+        ].to_arrow()
     checked = check(columns, batch.num_rows, table, opts.limits)
     rejects = []
     for i, reason in zip(checked.bad_rows, checked.bad_reasons):
@@ -213,7 +225,7 @@ def _chunks(path: Path, kind: Kind, opts: Options, inputs: dict | None, served: 
             yield (*convert_records(kind, records, opts, inputs), 0)
         yield None, [], 0, sources.file_size(path)
         return
-    schema = TABLES[kind.table].arrow_schema()
+    schema = TABLES[kind.table].arrow_schema(with_extra=False)
     for lines, n_bytes in sources.iter_lines(path, opts.chunk_lines):
         bulk = sources.read_json_lines(lines, schema) if kind.format == "canonical" else None
         if bulk is not None and bulk.num_rows == len(lines):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from features.schema import EXTRA, REASONING_EFFORT_BUDGET, REQUESTS
 
 CANONICAL_NAMES = frozenset(REQUESTS.names)
@@ -111,6 +113,16 @@ def split_extra(record: dict, names: frozenset[str] = CANONICAL_NAMES) -> dict:
     """A canonical record with its unknown keys moved under `extra`."""
     out = {k: v for k, v in record.items() if k in names}
     extra = {k: v for k, v in record.items() if k not in names and k != EXTRA}
+    carried = record.get(EXTRA)  # a store export being re-ingested keeps its extras
+    if isinstance(carried, str):
+        try:
+            carried = orjson.loads(carried)
+        except orjson.JSONDecodeError:
+            carried = {EXTRA: carried}
+    if isinstance(carried, dict):
+        extra = {**carried, **extra}
+    elif carried is not None:
+        extra[EXTRA] = carried
     if extra:
         out[EXTRA] = extra
     return out

@@ -230,3 +230,24 @@ def test_killed_ingest_then_rerun_gives_the_same_store(tmp_path, jsonl):
         ingest.run([src], target)
         assert store_rows(target) == expected
         assert quarantined(target) == quarantined(clean)
+
+
+def test_reingesting_a_store_export_keeps_extra(jsonl, tmp_path):
+    ingest.run([jsonl([req(1, vendor="x")])], tmp_path / "s")
+    export = tmp_path / "export.parquet"
+    duckdb.sql(
+        f"COPY (SELECT * EXCLUDE (dt) FROM read_parquet('{requests_glob(tmp_path / 's')}')) TO '{export}'"
+    )
+    ingest.run([export], tmp_path / "s2")
+    ((extra,),) = duckdb.sql(
+        f"SELECT extra FROM read_parquet('{requests_glob(tmp_path / 's2')}')"
+    ).fetchall()
+    assert extra == '{"vendor":"x"}'
+
+
+def test_jsonl_extra_object_is_merged(jsonl, tmp_path):
+    ingest.run([jsonl([req(1, extra={"a": 1}, b=2)])], tmp_path / "s")
+    ((extra,),) = duckdb.sql(
+        f"SELECT extra FROM read_parquet('{requests_glob(tmp_path / 's')}')"
+    ).fetchall()
+    assert extra == '{"a":1,"b":2}'

@@ -1,0 +1,62 @@
+"""Account linking and campaign clustering.
+
+`link(con, features, cfg)` builds typed edges from the relations `signals` (the window's
+request signals), `accounts` and `firsts` (each model's first appearance) registered on a DuckDB
+connection, plus the feature table; `cluster(...)` groups accounts with Leiden.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from detector.linking.cluster import EDGE_SCHEMA, ClusterConfig, Clusters, cluster, combine
+from detector.linking.edges import (
+    EDGE_TYPES,
+    LinkConfig,
+    behaviour_edges,
+    minhash_sql,
+    set_queries,
+    shared_value_sql,
+    value_queries,
+)
+from features.registry import NUMERIC
+
+NEWEST = """CREATE OR REPLACE TEMP VIEW newest AS
+SELECT request_model, first_t FROM firsts
+WHERE first_t > (SELECT min(first_t) FROM firsts) + 86400
+ORDER BY first_t DESC LIMIT 1"""
+
+
+def edge_queries(cfg: LinkConfig) -> dict[str, str]:
+    """SQL per edge type (all but behaviour), over `signals`, `accounts`, `newest`."""
+    queries = {
+        name: shared_value_sql(q, EDGE_TYPES[name], cfg) for name, q in value_queries(cfg).items()
+    }
+    for name, (q, rule) in set_queries(cfg).items():
+        queries[name] = minhash_sql(q, EDGE_TYPES[name], cfg, rule)
+    return queries
+
+
+def link(
+    con: duckdb.DuckDBPyConnection,
+    features: pl.DataFrame,
+    cfg: LinkConfig = LinkConfig(),
+    types: tuple[str, ...] = tuple(EDGE_TYPES),
+) -> pl.DataFrame:
+    """All typed edges (src, dst, edge_type, weight, evidence) between accounts."""
+    unknown = set(types) - set(EDGE_TYPES)
+    if unknown:
+        raise ValueError(f"edge types must be among {sorted(EDGE_TYPES)}, got {sorted(unknown)}")
+    con.execute(NEWEST)
+    frames = []
+    for name, sql in edge_queries(cfg).items():
+        if name in types:
+            frames.append(pl.from_arrow(con.sql(sql).to_arrow_table()).cast(EDGE_SCHEMA))
+    if "behaviour" in types:
+        columns = [c for c in NUMERIC if c in features.columns]
+        frames.append(behaviour_edges(features, columns, cfg).cast(EDGE_SCHEMA))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=EDGE_SCHEMA)
+
+
+__all__ = ["EDGE_TYPES", "ClusterConfig", "Clusters", "LinkConfig", "cluster", "combine", "link"]
