@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,7 +23,7 @@ import pyarrow.parquet as pq
 from features import store
 from features.aggregate import feature_sql
 from features.schema import REQUESTS
-from features.signals import SIGNALS_VERSION, request_signals
+from features.signals import SIGNALS_VERSION, request_signals, with_signup_subnet
 
 SIGNAL_INPUTS = [c for c in REQUESTS.names if c not in ("response", "temperature", "max_tokens")]
 BATCH_ROWS = 100_000
@@ -132,6 +134,43 @@ def count_rows(store_path: Path, window: Window) -> int:
     return total
 
 
+@contextmanager
+def window_relations(
+    store_path: Path,
+    window: Window,
+    progress: Callable[[int], None] | None = None,
+    memory_limit: str = "4GB",
+) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A DuckDB connection with the window's relations, or None when the window holds no data.
+
+    `signals`: the window's request signals; `accounts`: the latest accounts table with
+    `signup_subnet`; `firsts`: each model's first appearance in the whole store.
+    """
+    files = [f for day in window.dates if (f := partition_signals(store_path, day, progress))]
+    if not files:
+        yield None
+        return
+    con = store.connect(memory_limit=memory_limit)
+    try:
+        listing = ", ".join(f"'{f}'" for f in files)
+        con.execute(
+            f"CREATE VIEW signals AS SELECT * FROM read_parquet([{listing}]) "
+            f"WHERE t_s >= {window.start_s} AND t_s < {window.end_s}"
+        )
+        con.execute(
+            "CREATE TABLE firsts AS SELECT request_model, min(epoch(ts)) AS first_t "
+            f"FROM read_parquet('{store.requests_glob(store_path)}', hive_partitioning=false) "
+            "GROUP BY request_model"
+        )
+        latest = store.latest_accounts_file(store_path)
+        accounts = pl.read_parquet(latest) if latest else None
+        con.register("accounts_frame", with_signup_subnet(accounts).to_arrow())
+        con.execute("CREATE VIEW accounts AS SELECT * FROM accounts_frame")
+        yield con
+    finally:
+        con.close()
+
+
 def compute(
     store_path: Path,
     window: Window,
@@ -139,22 +178,9 @@ def compute(
     memory_limit: str = "4GB",
 ) -> pl.DataFrame:
     """Per-account features for the window: one row per account that sent a request."""
-    files = [f for day in window.dates if (f := partition_signals(store_path, day, progress))]
-    if not files:
-        return pl.DataFrame()
-    accounts = store.latest_accounts_file(store_path)
-    con = store.connect(memory_limit=memory_limit)
-    try:
-        listing = ", ".join(f"'{f}'" for f in files)
-        con.execute(f"CREATE VIEW signals AS SELECT * FROM read_parquet([{listing}])")
-        con.execute(
-            "CREATE TABLE model_firsts AS SELECT request_model, min(epoch(ts)) AS first_t "
-            f"FROM read_parquet('{store.requests_glob(store_path)}', hive_partitioning=false) "
-            "GROUP BY request_model"
-        )
-        acc = f"read_parquet('{accounts}')" if accounts else None
-        sql = feature_sql("signals", acc, window.start_s, window.end_s, "model_firsts")
+    with window_relations(store_path, window, progress, memory_limit) as con:
+        if con is None:
+            return pl.DataFrame()
+        sql = feature_sql("signals", "accounts", window.start_s, window.end_s, "firsts")
         table: pa.Table = con.sql(sql).to_arrow_table()
-    finally:
-        con.close()
     return pl.from_arrow(table)

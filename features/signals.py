@@ -11,7 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from features.markers import FAMILIES
-from features.schema import REQUESTS, polars_schema
+from features.schema import ACCOUNTS, REQUESTS, polars_schema
 
 CANONICAL = polars_schema(REQUESTS)
 
@@ -71,6 +71,18 @@ def skeleton(text: pl.Expr) -> pl.Expr:
 def _minhash(words: pl.Expr, seed: int) -> pl.Expr:
     """One MinHash of a word set: the minimum of a seeded hash over the words."""
     return words.list.eval(pl.element().hash(seed=seed)).list.min()
+
+
+def with_signup_subnet(accounts: pl.DataFrame | None) -> pl.DataFrame:
+    """The accounts table in canonical dtypes plus its sign-up range (`signup_subnet`)."""
+    schema = polars_schema(ACCOUNTS)
+    if accounts is None:
+        accounts = pl.DataFrame(schema=schema)
+    accounts = accounts.with_columns(
+        pl.col(c).cast(t) if c in accounts.columns else pl.lit(None, t).alias(c)
+        for c, t in schema.items()
+    )
+    return accounts.with_columns(subnet(pl.col("signup_ip")).alias("signup_subnet"))
 
 
 def subnet(ip: pl.Expr) -> pl.Expr:

@@ -1,31 +1,17 @@
-"""Linking straight from in-memory frames (tests, notebooks, evaluation) and from a store.
+"""Linking straight from in-memory frames (tests, notebooks, evaluation).
 
-Both register the same relations on DuckDB (`signals`, `accounts`, `firsts`) and call `link`.
+It registers the relations `features.pipeline.window_relations` gives a store (`signals`,
+`accounts`, `firsts`) on DuckDB, then calls `link`.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link
 from features.aggregate import feature_sql
-from features.schema import ACCOUNTS, polars_schema
-from features.signals import request_signals, subnet
-
-
-def prepare_accounts(accounts: pl.DataFrame | None) -> pl.DataFrame:
-    """The accounts table with its sign-up range (`signup_subnet`), empty when absent."""
-    schema = polars_schema(ACCOUNTS)
-    if accounts is None:
-        accounts = pl.DataFrame(schema=schema)
-    accounts = accounts.with_columns(
-        pl.col(c).cast(t) if c in accounts.columns else pl.lit(None, t).alias(c)
-        for c, t in schema.items()
-    )
-    return accounts.with_columns(subnet(pl.col("signup_ip")).alias("signup_subnet"))
+from features.signals import request_signals, with_signup_subnet
 
 
 def register(
@@ -37,7 +23,7 @@ def register(
         con.execute("CREATE OR REPLACE TEMP VIEW signals AS SELECT * FROM signals_frame")
     else:
         con.execute(f"CREATE OR REPLACE TEMP VIEW signals AS SELECT * FROM {signals}")
-    con.register("accounts_frame", prepare_accounts(accounts).to_arrow())
+    con.register("accounts_frame", with_signup_subnet(accounts).to_arrow())
     con.execute("CREATE OR REPLACE TEMP VIEW accounts AS SELECT * FROM accounts_frame")
     if firsts is None:
         con.execute(
@@ -71,10 +57,3 @@ def link_frames(
     finally:
         con.close()
     return features, edges, cluster(features["account_id"], edges, cluster_cfg)
-
-
-def signal_files(store: Path, dates) -> list[Path]:
-    """Cached signal files of the store for these dates (computing any that are missing)."""
-    from features.pipeline import partition_signals
-
-    return [f for day in dates if (f := partition_signals(store, day))]

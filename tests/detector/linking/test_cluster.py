@@ -19,9 +19,8 @@ def edges(rows: list[tuple[str, str, str, float, str]]) -> pl.DataFrame:
 
 def test_two_cliques_and_a_loner():
     def clique(names, value):
-        return [
-            (a, b, "payment", 0.8, value) for i, a in enumerate(names) for b in names[i + 1 :]
-        ]
+        return [(a, b, "payment", 0.8, value) for i, a in enumerate(names) for b in names[i + 1 :]]
+
     e = edges(
         clique(["a", "b", "c", "d"], "pm_1")
         + clique(["e", "f", "g"], "pm_2")
