@@ -194,7 +194,9 @@ def link(
     date: Annotated[str, typer.Option(help="Last day of the window, YYYY-MM-DD (UTC)")],
     out: Annotated[Path, typer.Option(help="Folder for edges, clusters and evidence (Parquet)")],
     window: Annotated[str, typer.Option(help="Window length: 1d, 7d or 30d (any Nd)")] = "7d",
-    resolution: Annotated[float, typer.Option(help="Leiden resolution (higher: smaller)")] = 1.0,
+    resolution: Annotated[
+        float, typer.Option(help="Leiden CPM resolution: link density a cluster must exceed")
+    ] = 0.05,
 ) -> None:
     """Link accounts (shared payment, ranges, templates, timing, ...) and cluster campaigns."""
     from detector.linking import ClusterConfig, cluster
@@ -256,7 +258,7 @@ def demo(
     config = sim.scenario("default", accounts=accounts, days=days, seed=seed)
     last_day = (config.start + timedelta(days=days - 1)).date().isoformat()
     features(store=store_path, date=last_day, out=out / "features.parquet", window="7d")
-    link(store=store_path, date=last_day, out=out / "links", window="7d", resolution=1.0)
+    link(store=store_path, date=last_day, out=out / "links", window="7d", resolution=0.05)
     frame = pl.read_parquet(out / "features.parquet").join(
         pl.read_parquet(world_dir / "labels.parquet"), on="account_id"
     )

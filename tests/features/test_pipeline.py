@@ -144,9 +144,17 @@ def test_registry_names_are_unique_and_documented():
 
 def test_cli_link_writes_clusters_edges_and_evidence(store, tmp_path):
     out = tmp_path / "links"
-    result = CliRunner().invoke(app, ["link", "--store", str(store), "--date", "2026-03-05", "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["link", "--store", str(store), "--date", "2026-03-05", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     members = pl.read_parquet(out / "clusters.parquet")
     assert sorted(members["account_id"]) == ["a0", "a1", "a2"]
-    assert set(pl.read_parquet(out / "edges.parquet").columns) == {"src", "dst", "edge_type", "weight", "evidence"}
+    assert set(pl.read_parquet(out / "edges.parquet").columns) == {
+        "src",
+        "dst",
+        "edge_type",
+        "weight",
+        "evidence",
+    }
     assert "cluster" in pl.read_parquet(out / "evidence.parquet").columns
