@@ -114,8 +114,9 @@ def main() -> None:
         )
         n_edges, seconds, cohesion = out[0].split()
         print(
-            f"| Leiden clustering | {n:,} | {int(n_edges):,} | {m.seconds:.1f} (Leiden {seconds} s) | "
-            f"{m.peak_rss_mb:,.0f} | planted communities: {float(cohesion):.1%} in one cluster |",
+            f"| Leiden clustering | {n:,} | {int(n_edges):,} | {m.seconds:.1f} "
+            f"(Leiden {seconds} s) | {m.peak_rss_mb:,.0f} | "
+            f"planted communities: {float(cohesion):.1%} in one cluster |",
             flush=True,
         )
     for n in [int(s) for s in args.edge_sizes.split(",") if s]:

@@ -88,13 +88,16 @@ t AS (
   JOIN (SELECT account_id, max(c) AS top_tail FROM tails GROUP BY account_id) AS y
     ON x.account_id = y.account_id
 ),
+bands AS (
+  SELECT account_id, 1 AS band, band_1 AS key, count(*) AS c FROM s GROUP BY account_id, band_1
+  UNION ALL
+  SELECT account_id, 2 AS band, band_2 AS key, count(*) AS c FROM s GROUP BY account_id, band_2
+),
 d AS (
-  SELECT account_id, sum(CASE WHEN c1 > 1 OR c2 > 1 THEN 1 ELSE 0 END) AS near_dup
+  SELECT account_id, max(colliding) AS near_dup
   FROM (
-    SELECT account_id,
-      count(*) OVER (PARTITION BY account_id, band_1) AS c1,
-      count(*) OVER (PARTITION BY account_id, band_2) AS c2
-    FROM s
+    SELECT account_id, band, sum(CASE WHEN c > 1 THEN c ELSE 0 END) AS colliding
+    FROM bands GROUP BY account_id, band
   ) AS q GROUP BY account_id
 ),
 firsts AS (SELECT request_model, first_t FROM {model_firsts or "(SELECT request_model, min(t_s) AS first_t FROM s GROUP BY request_model)"} AS mf),

@@ -25,8 +25,12 @@ from features.aggregate import feature_sql
 from features.schema import REQUESTS
 from features.signals import SIGNALS_VERSION, request_signals, with_signup_subnet
 
-SIGNAL_INPUTS = [c for c in REQUESTS.names if c not in ("response", "temperature", "max_tokens")]
-BATCH_ROWS = 100_000
+SIGNAL_INPUTS = [
+    c
+    for c in REQUESTS.names
+    if c not in ("request_id", "session_id", "response", "temperature", "max_tokens")
+]
+BATCH_ROWS = 250_000
 DEMO_COLUMNS = (
     "requests_per_active_day",
     "hour_entropy",
@@ -109,7 +113,7 @@ def partition_signals(
             for batch in handle.iter_batches(batch_size=BATCH_ROWS, columns=columns):
                 table = request_signals(batch).to_arrow()
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                    writer = pq.ParquetWriter(tmp, table.schema, compression="lz4")
                 writer.write_table(table)
                 if progress:
                     progress(batch.num_rows)

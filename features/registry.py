@@ -188,7 +188,7 @@ FEATURES: tuple[Feature, ...] = (
         "near_dup_rate",
         "DOUBLE",
         "diversity",
-        "share of requests with a MinHash near-duplicate in the account",
+        "share of requests with a MinHash near-duplicate in the account (larger of two bands)",
         "coalesce(d.near_dup, 0) / b.n_requests",
         "final",
     ),
