@@ -76,35 +76,11 @@ def main() -> None:
         bare = measure([sys.executable, "-c", BARE_SCAN, str(store)])
         contenders = [("bare DuckDB scan (floor)", bare)]
         shutil.rmtree(store / "_derived", ignore_errors=True)
-        ours = measure(
-            [
-                *CLI,
-                "features",
-                "--store",
-                str(store),
-                "--date",
-                end,
-                "--window",
-                f"{DAYS}d",
-                "--out",
-                str(root / "f.parquet"),
-            ]
-        )
+        argv = [*CLI, "features", "--store", str(store), "--date", end, "--window", f"{DAYS}d"]
+        argv += ["--out", str(root / "f.parquet")]
+        ours = measure(argv)
         contenders.append(("distillguard features (cold)", ours))
-        warm = measure(
-            [
-                *CLI,
-                "features",
-                "--store",
-                str(store),
-                "--date",
-                end,
-                "--window",
-                f"{DAYS}d",
-                "--out",
-                str(root / "f.parquet"),
-            ]
-        )
+        warm = measure(argv)
         contenders.append(("distillguard features (signals cached)", warm))
         if n <= args.pandas_max:
             base = measure(

@@ -153,6 +153,19 @@ def simulate(
     )
 
 
+def _store_window(store: Path, date: str, window: str):
+    """The window of `--date` and `--window` over a store, or exit 2 naming what is wrong."""
+    from features import pipeline
+
+    try:
+        win = pipeline.Window.parse(date, window)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    if not (store / "requests").is_dir():
+        raise fail(f"{store}: not a store (no requests/ folder); run `distillguard ingest` first")
+    return win
+
+
 @app.command()
 def features(
     store: Annotated[Path, typer.Option(help="Store folder written by `ingest`")],
@@ -163,12 +176,7 @@ def features(
     """Per-account features over a window ending on a date, for analysts and models."""
     from features import pipeline
 
-    try:
-        win = pipeline.Window.parse(date, window)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
-    if not (store / "requests").is_dir():
-        raise fail(f"{store}: not a store (no requests/ folder); run `distillguard ingest` first")
+    win = _store_window(store, date, window)
     if out.suffix not in (".parquet", ".csv"):
         raise fail(f"--out must end in .parquet or .csv, got {out.name!r}")
     total = pipeline.count_rows(store, win)
@@ -204,13 +212,11 @@ def link(
     from features import pipeline
     from features.aggregate import feature_sql
 
+    win = _store_window(store, date, window)
     try:
-        win = pipeline.Window.parse(date, window)
         cluster_cfg = ClusterConfig(resolution=resolution)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    if not (store / "requests").is_dir():
-        raise fail(f"{store}: not a store (no requests/ folder); run `distillguard ingest` first")
     total = pipeline.count_rows(store, win)
     with _progress(rows=True) as progress:
         task = progress.add_task("signals", total=total)
