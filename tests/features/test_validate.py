@@ -75,3 +75,39 @@ def test_generated_junk_never_crashes_and_counts_reconcile(records):
     assert good.schema == REQUESTS.arrow_schema()
     for name in REQUESTS.required:
         assert good.column(name).null_count == 0
+
+
+def test_regression_epoch_seconds_beyond_int64_are_quarantined_not_crashing():
+    out = check(
+        {
+            "request_id": ["r"],
+            "ts": [-9223372036854775809],
+            "account_id": ["a"],
+            "request_model": ["m"],
+            "prompt": [""],
+        },
+        1,
+        REQUESTS,
+        Limits(now=NOW),
+    )
+    assert out.bad_reasons == ["ts: epoch seconds -9223372036854775809 out of range"]
+
+
+def test_regression_unknown_field_with_int_beyond_64_bits_is_kept_as_text():
+    lines = [
+        (
+            Line(1, "raw"),
+            {
+                "request_id": "r",
+                "ts": "2026-05-01T00:00:00Z",
+                "account_id": "a",
+                "request_model": "m",
+                "prompt": "",
+                "big": 2**70,
+            },
+        )
+    ]
+    good, rejects, _ = ingest.convert_records(
+        Kind("canonical"), lines, ingest.Options(limits=Limits(now=NOW))
+    )
+    assert rejects == [] and good.column("extra").to_pylist() == ['{"big": 1180591620717411303424}']
