@@ -115,7 +115,7 @@ def main() -> None:
         n_edges, seconds, cohesion = out[0].split()
         print(
             f"| Leiden clustering | {n:,} | {int(n_edges):,} | {m.seconds:.1f} "
-            f"(Leiden {seconds} s) | {m.peak_rss_mb:,.0f} | "
+            f"(`cluster()` {seconds} s) | {m.peak_rss_mb:,.0f} | "
             f"planted communities: {float(cohesion):.1%} in one cluster |",
             flush=True,
         )
