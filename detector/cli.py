@@ -153,6 +153,11 @@ def simulate(
     )
 
 
+StoreOption = Annotated[Path, typer.Option(help="Store folder written by `ingest`")]
+DateOption = Annotated[str, typer.Option(help="Last day of the window, YYYY-MM-DD (UTC)")]
+WindowOption = Annotated[str, typer.Option(help="Window length: 1d, 7d or 30d (any Nd)")]
+
+
 def _store_window(store: Path, date: str, window: str):
     """The window of `--date` and `--window` over a store, or exit 2 naming what is wrong."""
     from features import pipeline
@@ -168,10 +173,10 @@ def _store_window(store: Path, date: str, window: str):
 
 @app.command()
 def features(
-    store: Annotated[Path, typer.Option(help="Store folder written by `ingest`")],
-    date: Annotated[str, typer.Option(help="Last day of the window, YYYY-MM-DD (UTC)")],
+    store: StoreOption,
+    date: DateOption,
     out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv")],
-    window: Annotated[str, typer.Option(help="Window length: 1d, 7d or 30d (any Nd)")] = "7d",
+    window: WindowOption = "7d",
 ) -> None:
     """Per-account features over a window ending on a date, for analysts and models."""
     from features import pipeline
@@ -198,10 +203,10 @@ def features(
 
 @app.command()
 def link(
-    store: Annotated[Path, typer.Option(help="Store folder written by `ingest`")],
-    date: Annotated[str, typer.Option(help="Last day of the window, YYYY-MM-DD (UTC)")],
+    store: StoreOption,
+    date: DateOption,
     out: Annotated[Path, typer.Option(help="Folder for edges, clusters and evidence (Parquet)")],
-    window: Annotated[str, typer.Option(help="Window length: 1d, 7d or 30d (any Nd)")] = "7d",
+    window: WindowOption = "7d",
     resolution: Annotated[
         float, typer.Option(help="Leiden CPM resolution: link density a cluster must exceed")
     ] = 0.05,
