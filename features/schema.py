@@ -135,11 +135,3 @@ def polars_schema(table: Table, *, with_extra: bool = False) -> dict:
     import polars as pl
 
     return dict(pl.from_arrow(table.arrow_schema(with_extra=with_extra).empty_table()).schema)
-
-
-def markdown_table(table: Table) -> str:
-    """The contract table as Markdown, for generated docs."""
-    lines = ["| column | type | required | meaning |", "| --- | --- | --- | --- |"]
-    for c in table.columns:
-        lines.append(f"| {c.name} | {c.dtype} | {'yes' if c.required else 'no'} | {c.meaning} |")
-    return "\n".join(lines)

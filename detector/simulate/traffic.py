@@ -5,8 +5,6 @@ Per-account loops touch only account-level draws; every per-request quantity is 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
 import polars as pl
 from faker import Faker
@@ -383,7 +381,3 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
         pl.when("_ok").then("finish_reason"),
         pl.when(pl.col("_ok") & pl.col("_thinking")).then("usage_reasoning_tokens"),
     ).drop("_end_users", "_multi", "_thinking", "_ok")
-
-
-def window_end(cfg: SimConfig):
-    return cfg.start + timedelta(days=cfg.days)

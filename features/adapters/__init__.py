@@ -67,16 +67,6 @@ def detect(record: dict) -> Kind | None:
     return None
 
 
-def batch_role(fmt: str, record: dict) -> str | None:
-    """'input' or 'output' for a record of a batch format, None when it is neither."""
-    module = openai if fmt == "openai-batch" else anthropic
-    if module.is_batch_input(record):
-        return "input"
-    if module.is_batch_output(record):
-        return "output"
-    return None
-
-
 def _log_rows(fmt: str, table: str) -> Callable[[dict, Context], list[dict]]:
     if table == "accounts":
         return lambda record, ctx: [split_extra(record, ACCOUNT_NAMES)]
