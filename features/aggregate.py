@@ -21,6 +21,19 @@ def _offsets() -> str:
     return f"(SELECT * FROM (VALUES {rows}) AS v(country, utc_offset))"
 
 
+def newest_model_sql(firsts: str, before: str) -> str:
+    """The newest model (request_model, first_t) first seen before `before` (epoch seconds, SQL).
+
+    A model counts as released in the data only if it first appeared more than a day after the
+    earliest model did; models first seen at or after `before` are not yet out for this window.
+    """
+    return (
+        f"SELECT request_model, first_t FROM {firsts} "
+        f"WHERE first_t > (SELECT min(first_t) FROM {firsts}) + 86400 AND first_t < {before} "
+        "ORDER BY first_t DESC LIMIT 1"
+    )
+
+
 def feature_sql(
     signals: str,
     accounts: str | None,
@@ -101,11 +114,7 @@ d AS (
   ) AS q GROUP BY account_id
 ),
 firsts AS (SELECT request_model, first_t FROM {model_firsts or "(SELECT request_model, min(t_s) AS first_t FROM s GROUP BY request_model)"} AS mf),
-newest AS (
-  SELECT f.request_model, f.first_t FROM firsts AS f CROSS JOIN w
-  WHERE f.first_t > (SELECT min(first_t) FROM firsts) + 86400 AND f.first_t < w.end_s
-  ORDER BY f.first_t DESC LIMIT 1
-),
+newest AS ({newest_model_sql("firsts", str(end_s))}),
 m AS (
   SELECT s.account_id,
     (min(CASE WHEN s.request_model = n.request_model THEN s.t_s END) - max(n.first_t)) / 3600.0 AS lag_hours,

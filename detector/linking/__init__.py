@@ -20,12 +20,12 @@ from detector.linking.edges import (
     shared_value_sql,
     value_queries,
 )
+from features.aggregate import newest_model_sql
 from features.registry import NUMERIC
 
-NEWEST = """CREATE OR REPLACE TEMP VIEW newest AS
-SELECT request_model, first_t FROM firsts
-WHERE first_t > (SELECT min(first_t) FROM firsts) + 86400
-ORDER BY first_t DESC LIMIT 1"""
+NEWEST = "CREATE OR REPLACE TEMP VIEW newest AS " + newest_model_sql(
+    "firsts", "(SELECT max(t_s) + 1 FROM signals)"
+)
 
 
 def edge_queries(cfg: LinkConfig) -> dict[str, str]:

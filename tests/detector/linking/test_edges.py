@@ -166,6 +166,31 @@ def test_model_switch_links_same_hour_early_adopters():
     ) == {("a", "b")}
 
 
+def test_regression_model_first_seen_after_the_window_does_not_hide_switches():
+    release = T0 + timedelta(days=2)
+    reqs = requests(
+        [r for a in "ab" for r in spread(a, 1)]
+        + [
+            {"account_id": "a", "ts": release + timedelta(minutes=5), "request_model": "m-new"},
+            {"account_id": "b", "ts": release + timedelta(minutes=40), "request_model": "m-new"},
+        ]
+    )
+    firsts = pl.DataFrame(
+        {
+            "request_model": ["m-old", "m-new", "m-later"],
+            "first_t": [
+                T0.timestamp(),
+                (release + timedelta(minutes=5)).timestamp(),
+                (T0 + timedelta(days=30)).timestamp(),
+            ],
+        }
+    )
+    con = duckdb.connect()
+    register(con, request_signals(reqs), accounts([{"account_id": a} for a in "ab"]), firsts)
+    out = link(con, pl.DataFrame(schema={"account_id": pl.String}), CFG, ("model_switch",))
+    assert set(zip(out["src"], out["dst"])) == {("a", "b")}
+
+
 def test_behaviour_edges_find_twins_not_strangers():
     rows = [
         {"account_id": "a", "x": 100.0, "y": 0.9, "z": 3.0},
