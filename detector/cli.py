@@ -244,6 +244,185 @@ def link(
     )
 
 
+RequestsOption = Annotated[
+    list[Path], typer.Option("--requests", help="Request logs: Parquet/JSONL file or folder")
+]
+AccountsOption = Annotated[
+    list[Path] | None, typer.Option("--accounts", help="Accounts table: Parquet/JSONL")
+]
+
+
+def _load_logs(requests: list[Path], accounts: list[Path] | None, store: Path):
+    """Ingest score/train inputs into a private store; exit 2 on unreadable or unusable input."""
+    from detector.model import batch
+
+    paths = [*requests, *(accounts or [])]
+    total = sum(sources.file_size(p) for p in sources.list_files(paths) if p.exists())
+    try:
+        with _progress() as progress:
+            task = progress.add_task("read logs", total=total)
+            counts = batch.load_logs(
+                requests, accounts or [], store, lambda n: progress.advance(task, n)
+            )
+    except (ValueError, sources.SourceError) as exc:
+        raise fail(str(exc)) from exc
+    req = counts["requests"]
+    if req.stored + req.duplicates == 0:
+        raise fail(
+            f"no usable request rows in {', '.join(map(str, requests))}: "
+            f"{req.quarantined} of {req.read} rejected ({_first_reason(store)})"
+        )
+    return counts
+
+
+def _first_reason(store: Path) -> str:
+    files = sorted((store / "quarantine").rglob("*.parquet"))
+    if not files:
+        return "no rows"
+    return "first reason: " + pl.read_parquet(files[0])["reason"][0]
+
+
+def _keep_quarantine(store: Path, out: Path) -> int:
+    """Copy the private store's rejected rows to OUT/quarantine.parquet; their count."""
+    files = sorted((store / "quarantine").rglob("*.parquet"))
+    target = out / "quarantine.parquet"
+    target.unlink(missing_ok=True)
+    if not files:
+        return 0
+    frame = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+    frame.write_parquet(target)
+    return frame.height
+
+
+def _span_window(store: Path, date: str | None, window: str | None):
+    from detector.model import batch
+    from features import pipeline
+
+    whole = batch.span(store)
+    try:
+        if date is None and window is None:
+            return whole
+        return pipeline.Window.parse(date or whole.end, window or f"{whole.days}d")
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+
+
+def _featurise(store: Path, win):
+    from detector.model import batch
+    from features import pipeline
+
+    with _progress(rows=True) as progress:
+        task = progress.add_task(
+            f"features {win.dates[0]}..{win.end}", total=pipeline.count_rows(store, win)
+        )
+        data = batch.featurise(store, win, lambda n: progress.advance(task, n))
+    if data is None:
+        raise fail(f"no requests between {win.dates[0]} and {win.end}")
+    return data
+
+
+@app.command()
+def score(
+    requests: RequestsOption,
+    out: Annotated[Path, typer.Option(help="Folder for account_scores.parquet, campaigns.parquet")],
+    accounts: AccountsOption = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Model directory from `train` (default: the shipped model)")
+    ] = None,
+    date: Annotated[
+        str | None, typer.Option(help="Last day to score (default: last in logs)")
+    ] = None,
+    window: Annotated[str | None, typer.Option(help="Window, e.g. 7d (default: all days)")] = None,
+) -> None:
+    """Score every account in request logs; group flagged accounts into campaigns, with reasons."""
+    import tempfile
+
+    from detector.model import artifact, scoring
+
+    try:
+        fitted, meta = artifact.load(model)
+    except artifact.ModelError as exc:
+        raise fail(str(exc)) from exc
+    with tempfile.TemporaryDirectory(prefix="distillguard-score-") as tmp:
+        store = Path(tmp) / "store"
+        counts = _load_logs(requests, accounts, store)
+        data = _featurise(store, _span_window(store, date, window))
+        with console.status(f"scoring {data.features.height:,} accounts"):
+            scored = scoring.score_window(
+                fitted,
+                data.features,
+                data.edges,
+                data.clusters.members,
+                data.clusters.evidence,
+                data.activity,
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        scored.accounts.write_parquet(out / "account_scores.parquet")
+        scored.campaigns.write_parquet(out / "campaigns.parquet")
+        rejected = _keep_quarantine(store, out)
+    req = counts["requests"]
+    n_flagged = int(scored.accounts["flagged"].sum())
+    Console().print(
+        f"Scored {scored.accounts.height:,} accounts from {req.stored:,} requests "
+        f"({data.window.dates[0]}..{data.window.end}) with model {model or 'shipped default'} "
+        f"(threshold {fitted.threshold:.3f}, {meta['config']['fpr_budget']:.2%} legitimate FPR "
+        f"budget): {n_flagged:,} flagged, {scored.campaigns.height:,} campaign(s). "
+        f"{req.duplicates:,} duplicate and {rejected:,} rejected row(s) skipped"
+        + (f" (reasons in {out / 'quarantine.parquet'})" if rejected else "")
+        + f". Wrote {out}/account_scores.parquet and campaigns.parquet."
+    )
+
+
+@app.command()
+def train(  # noqa: PLR0913
+    requests: RequestsOption,
+    labels: Annotated[Path, typer.Option(help="Labels: account_id, label (1 campaign, 0 legit)")],
+    model_out: Annotated[Path, typer.Option(help="Model directory to write")],
+    accounts: AccountsOption = None,
+    fpr_budget: Annotated[
+        float, typer.Option(help="Share of legitimate accounts the threshold may flag")
+    ] = 0.001,
+    epochs: Annotated[int, typer.Option(help="Most training epochs (early stopping)")] = 150,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    device: Annotated[str | None, typer.Option(help="cuda, mps or cpu (default: best)")] = None,
+) -> None:
+    """Train a model on your own labelled traffic (past enforcement, analyst verdicts)."""
+    import tempfile
+
+    from detector.model import artifact, batch, provider
+    from detector.model.train import TrainConfig
+
+    try:
+        cfg = TrainConfig(fpr_budget=fpr_budget, max_epochs=epochs, seed=seed, device=device)
+        label_frame = batch.read_labels(labels)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    with tempfile.TemporaryDirectory(prefix="distillguard-train-") as tmp:
+        store = Path(tmp) / "store"
+        _load_logs(requests, accounts, store)
+        whole = batch.span(store)
+        windows = [_featurise(store, w) for w in provider.training_windows(whole)]
+    try:
+        with _progress(rows=True) as progress:
+            task = progress.add_task("train (epochs)", total=cfg.max_epochs)
+            fitted, info = provider.fit_on_labels(
+                windows, label_frame, cfg, lambda e, row: progress.update(task, completed=e + 1)
+            )
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    artifact.save(
+        fitted, model_out, info | {"requests": [str(p) for p in requests], "labels": str(labels)}
+    )
+    v = fitted.validation
+    Console().print(
+        f"Trained on {info['accounts']:,} labelled accounts ({info['positives']:,} campaign) over "
+        f"{len(windows)} window(s), {len(fitted.history)} epochs on {info['device']}. "
+        f"Validation (held-out clusters): AP {v['average_precision']:.3f}, recall "
+        f"{v['recall_at_threshold']:.1%} at FPR {v['fpr_at_threshold']:.2%} (threshold "
+        f"{fitted.threshold:.3f}). Wrote {model_out}/ (use it with `score --model {model_out}`)."
+    )
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo world, store and features")] = Path(

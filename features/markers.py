@@ -272,7 +272,7 @@ REWRITE = Family(
 
 AGENTIC = Family(
     "marker_agentic",
-    "agentic use: tools, browsing, computer use, running code, multi-step autonomous tasks",
+    "looks like agentic use: tools, browsing, computer use, running code, multi-step autonomous tasks",
     (
         "use the tool",
         "use tools",

@@ -1,0 +1,75 @@
+"""The world pools behind the shipped model and its evaluation.
+
+Seeds never overlap between pools: training worlds use seeds 1-19, validation 21-29, held-out
+tests 101-199 and leave-one-tactic-out tests 201-299. A tactic held out of training is absent
+from every training and validation world (its scenario and every scenario that includes it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from detector.model.worlds import WorldSpec
+
+TRAIN = [
+    WorldSpec("default", 1),
+    WorldSpec("default", 2),
+    WorldSpec("naive", 3),
+    WorldSpec("evasive", 4),
+    WorldSpec("paraphrase", 5),
+    WorldSpec("low_and_slow", 6),
+    WorldSpec("distinct_infra", 7),
+    WorldSpec("cover_traffic", 8),
+    WorldSpec("hydra_only", 9),
+    WorldSpec("benign_heavy", 10, accounts=3000),
+    WorldSpec("no_campaigns", 11),
+    WorldSpec("default", 12, sparse=True),
+    WorldSpec("evasive", 13, sparse=True),
+]
+VALIDATION = [
+    WorldSpec("default", 21),
+    WorldSpec("evasive", 22),
+    WorldSpec("benign_heavy", 23, accounts=3000),
+    WorldSpec("cover_traffic", 24, sparse=True),
+]
+TEST = [
+    WorldSpec("default", 101),
+    WorldSpec("evasive", 102),
+    WorldSpec("benign_heavy", 103, accounts=5050, windows=(7,)),
+    WorldSpec("distinct_infra", 104, sparse=True),
+]
+
+# Evasion tactics: each scenario that switches the tactic on.
+TACTIC_SCENARIOS = {
+    "paraphrase": {"paraphrase", "evasive"},
+    "low_and_slow": {"low_and_slow", "evasive"},
+    "distinct_infra": {"distinct_infra", "evasive"},
+    "cover_traffic": {"cover_traffic", "evasive"},
+}
+TACTIC_TESTS = {
+    "paraphrase": WorldSpec("paraphrase", 201),
+    "low_and_slow": WorldSpec("low_and_slow", 202),
+    "distinct_infra": WorldSpec("distinct_infra", 203),
+    "cover_traffic": WorldSpec("cover_traffic", 204),
+}
+
+
+def without_tactic(specs: list[WorldSpec], tactic: str) -> list[WorldSpec]:
+    """The specs whose scenario does not use an evasion tactic."""
+    return [s for s in specs if s.scenario not in TACTIC_SCENARIOS[tactic]]
+
+
+def small(specs: list[WorldSpec], accounts: int = 300, days: int = 7) -> list[WorldSpec]:
+    """Smaller copies of specs (CI, notebooks): fewer accounts and days, one 7-day window."""
+    return [
+        replace(
+            s,
+            accounts=max(accounts, 120 if s.scenario == "benign_heavy" else accounts),
+            days=days,
+            windows=(min(7, days),),
+        )
+        for s in specs
+    ]
+
+
+ALL = TRAIN + VALIDATION + TEST + list(TACTIC_TESTS.values())

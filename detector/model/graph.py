@@ -1,0 +1,233 @@
+"""From feature table, typed edges and clusters to model inputs.
+
+`structure` adds what the link graph says about each account (weighted degree per link type,
+cluster size) as columns every model can use, baselines included. `Preprocessor` turns the
+feature table into a standardised matrix: heavy-tailed columns go through log1p, every column is
+centred on the legitimate median and scaled by the legitimate inter-quartile range (robust to a
+few huge accounts), clipped, and categoricals are one-hot with an `other` slot for values never
+seen in training. `Graph` holds one window's matrix, per-type normalised adjacency and cluster
+index, ready to move to a torch device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import polars as pl
+import torch
+
+from detector.linking.edges import EDGE_TYPES
+from features.registry import CATEGORICAL, FEATURES, NUMERIC
+
+LINK_TYPES = tuple(EDGE_TYPES)
+STRUCTURE = (*(f"deg_{t}" for t in LINK_TYPES), "cluster_size")
+FAMILY = {f.name: f.family for f in FEATURES} | {c: "graph" for c in STRUCTURE}
+CLIP = 8.0
+
+
+def structure(features: pl.DataFrame, edges: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
+    """The feature table with link-graph columns: weighted degree per link type, cluster size."""
+    ends = pl.concat(
+        [
+            edges.select(pl.col("src").alias("account_id"), "edge_type", "weight"),
+            edges.select(pl.col("dst").alias("account_id"), "edge_type", "weight"),
+        ]
+    )
+    degree = (
+        ends.group_by("account_id", "edge_type")
+        .agg(pl.col("weight").sum())
+        .pivot(on="edge_type", index="account_id", values="weight")
+    )
+    degree = degree.rename({t: f"deg_{t}" for t in LINK_TYPES if t in degree.columns})
+    out = (
+        features.drop([c for c in STRUCTURE if c in features.columns])
+        .join(degree, on="account_id", how="left")
+        .join(members.select("account_id", "cluster", "cluster_size"), on="account_id", how="left")
+    )
+    missing = [pl.lit(0.0).alias(c) for c in STRUCTURE if c not in out.columns]
+    return out.with_columns(missing).with_columns(
+        pl.col(c).cast(pl.Float64).fill_null(0.0 if c != "cluster_size" else 1.0) for c in STRUCTURE
+    )
+
+
+@dataclass
+class Preprocessor:
+    """Feature table -> standardised float32 matrix; fitted on training data, saved with models."""
+
+    numeric: list[str]
+    log: list[str]
+    center: list[float]
+    scale: list[float]
+    categories: dict[str, list[str]]
+    medians: dict[str, float] = field(default_factory=dict)  # legitimate medians, raw units
+
+    @classmethod
+    def fit(cls, frame: pl.DataFrame, legit: np.ndarray) -> Preprocessor:
+        numeric = [c for c in (*NUMERIC, *STRUCTURE) if c in frame.columns]
+        raw = frame.select(numeric).cast(pl.Float64).fill_null(0.0).fill_nan(0.0).to_numpy()
+        log = [
+            c
+            for i, c in enumerate(numeric)
+            if raw[:, i].min() >= -1 and np.quantile(raw[:, i], 0.99) > 20
+        ]
+        values = _transform(raw, numeric, log)[legit]
+        q1, med, q3 = np.quantile(values, [0.25, 0.5, 0.75], axis=0)
+        spread = np.where(q3 - q1 > 1e-9, q3 - q1, values.std(axis=0))
+        scale = np.where(spread > 1e-9, spread, 1.0)
+        categories = {
+            c: sorted(frame[c].drop_nulls().unique().to_list()) for c in CATEGORICAL if c in frame
+        }
+        medians = dict(zip(numeric, np.median(raw[legit], axis=0).tolist(), strict=True))
+        return cls(numeric, log, med.tolist(), scale.tolist(), categories, medians)
+
+    @property
+    def columns(self) -> list[str]:
+        """Names of the matrix columns."""
+        cats = [f"{c}={v}" for c, vs in self.categories.items() for v in [*vs, "other"]]
+        return [*self.numeric, *cats]
+
+    def transform(self, frame: pl.DataFrame) -> np.ndarray:
+        """The standardised matrix of a feature table (missing columns count as 0 / unknown)."""
+        present = frame.with_columns(
+            pl.lit(0.0).alias(c) for c in self.numeric if c not in frame.columns
+        )
+        raw = present.select(self.numeric).cast(pl.Float64).fill_null(0.0).fill_nan(0.0)
+        values = _transform(raw.to_numpy(), self.numeric, self.log)
+        z = np.clip((values - np.asarray(self.center)) / np.asarray(self.scale), -CLIP, CLIP)
+        blocks = [z]
+        for col, vocab in self.categories.items():
+            given = (
+                present[col].fill_null("unknown").to_list()
+                if col in present.columns
+                else ["unknown"] * frame.height
+            )
+            slot = {v: i for i, v in enumerate(vocab)}
+            onehot = np.zeros((frame.height, len(vocab) + 1))
+            onehot[np.arange(frame.height), [slot.get(v, len(vocab)) for v in given]] = 1.0
+            blocks.append(onehot)
+        return np.hstack(blocks).astype(np.float32)
+
+    def families(self) -> list[str]:
+        """Family of each matrix column (for feature-family dropout and reasons)."""
+        return [FAMILY.get(c.split("=")[0], "metadata") for c in self.columns]
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessor:
+        return cls(**data)
+
+
+def _transform(raw: np.ndarray, numeric: list[str], log: list[str]) -> np.ndarray:
+    out = raw.copy()
+    for i, c in enumerate(numeric):
+        if c in log:
+            out[:, i] = np.log1p(np.maximum(out[:, i], 0.0))
+    return out
+
+
+@dataclass
+class Graph:
+    """One window ready for the model: inputs, typed adjacency, clusters and (optional) labels."""
+
+    ids: list[str]
+    x: np.ndarray  # [n, f] float32
+    adjacency: list[tuple[np.ndarray, np.ndarray]]  # per link type: ([2, e] index, [e] weight)
+    cluster: np.ndarray  # [n] int64; clusters first, then one slot per unclustered account
+    cluster_names: list[str]  # names of the real clusters (indices 0..n_clusters-1)
+    y: np.ndarray | None = None
+    cluster_y: np.ndarray | None = None
+    mask: np.ndarray | None = None  # accounts that count in loss and metrics (default: all)
+
+    def masked(self) -> tuple[np.ndarray, np.ndarray]:
+        """Boolean masks of the accounts and of the real clusters that count."""
+        mask = np.ones(len(self.ids), bool) if self.mask is None else self.mask
+        hits = np.bincount(self.cluster, weights=mask, minlength=self.n_clusters)
+        return mask, hits[: self.n_clusters] > 0
+
+    def with_mask(self, mask: np.ndarray) -> Graph:
+        return replace(self, mask=mask)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.cluster_names)
+
+    def tensors(self, device: torch.device | str = "cpu") -> TorchGraph:
+        n = len(self.ids)
+        adj = []
+        for index, weight in self.adjacency:
+            adj.append(
+                torch.sparse_coo_tensor(
+                    torch.from_numpy(index),
+                    torch.from_numpy(weight),
+                    (n, n),
+                    check_invariants=False,
+                )
+                .coalesce()
+                .to(device)
+            )
+        return TorchGraph(
+            x=torch.from_numpy(self.x).to(device),
+            adjacency=adj,
+            cluster=torch.from_numpy(self.cluster).to(device),
+            n_slots=int(self.cluster.max()) + 1 if n else 0,
+            n_clusters=self.n_clusters,
+        )
+
+
+@dataclass
+class TorchGraph:
+    x: torch.Tensor
+    adjacency: list[torch.Tensor]
+    cluster: torch.Tensor
+    n_slots: int
+    n_clusters: int
+
+
+def make_graph(
+    frame: pl.DataFrame, edges: pl.DataFrame, prep: Preprocessor, with_labels: bool = True
+) -> Graph:
+    """A `Graph` of a feature table that `structure` has extended (it carries `cluster`)."""
+    ids = frame["account_id"].to_list()
+    index = pl.DataFrame({"account_id": ids, "i": np.arange(len(ids), dtype=np.int64)})
+    coded = (
+        edges.join(index.rename({"account_id": "src", "i": "a"}), on="src")
+        .join(index.rename({"account_id": "dst", "i": "b"}), on="dst")
+        .filter(pl.col("a") != pl.col("b"))
+    )
+    adjacency = []
+    for t in LINK_TYPES:
+        part = coded.filter(pl.col("edge_type") == t)
+        src, dst = part["a"].to_numpy(), part["b"].to_numpy()
+        w = part["weight"].to_numpy().astype(np.float32)
+        rows, cols = np.concatenate([src, dst]), np.concatenate([dst, src])
+        vals = np.concatenate([w, w])
+        degree = np.bincount(rows, weights=vals, minlength=len(ids))
+        vals = (vals / np.maximum(degree[rows], 1e-9)).astype(np.float32)
+        adjacency.append((np.vstack([rows, cols]), vals))
+    names = sorted(frame["cluster"].drop_nulls().unique().to_list())
+    slot = {c: i for i, c in enumerate(names)}
+    clusters = frame["cluster"].to_list()
+    extra = iter(range(len(names), len(names) + len(ids)))
+    cluster = np.array([slot[c] if c is not None else next(extra) for c in clusters], np.int64)
+    graph = Graph(ids, prep.transform(frame), adjacency, cluster, names)
+    if with_labels and "label" in frame.columns:
+        y = frame["label"].fill_null(0).to_numpy().astype(np.float32)
+        graph.y = y
+        sums = np.bincount(cluster, weights=y, minlength=len(names))[: len(names)]
+        sizes = np.bincount(cluster, minlength=len(names))[: len(names)]
+        graph.cluster_y = (sums / np.maximum(sizes, 1) > 0.5).astype(np.float32)
+    return graph
+
+
+def extended(examples) -> list[pl.DataFrame]:
+    """`structure` applied to each example (`worlds.Example`: features, edges, members)."""
+    return [structure(ex.features, ex.edges, ex.members) for ex in examples]
+
+
+def fit_preprocessor(frames: list[pl.DataFrame]) -> Preprocessor:
+    """A preprocessor fitted on the legitimate accounts of labelled, extended frames."""
+    stacked = pl.concat(frames, how="diagonal_relaxed")
+    return Preprocessor.fit(stacked, stacked["label"].fill_null(0).to_numpy() == 0)

@@ -1,0 +1,155 @@
+"""Scores, flags, campaigns and reasons for one window, in the contract's shape.
+
+A cluster is reported as a campaign when at least two of its members are flagged, or one is
+and the campaign head scores the cluster above its own threshold. Every member of a reported
+campaign carries its `campaign_id`, flagged or not, so the analyst sees who else is in it.
+The id is derived from the campaign's members (the smallest account id); `nightly` maps it onto
+the ids of earlier nights so a growing campaign keeps its name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from detector.model import explain
+from detector.model.graph import make_graph, structure
+from detector.model.train import Fitted, predict
+
+ACCOUNT_SCORES = {
+    "account_id": pl.String,
+    "score": pl.Float64,
+    "flagged": pl.Boolean,
+    "campaign_id": pl.String,
+    "reasons": pl.List(pl.String),
+    "cluster": pl.String,
+}
+CAMPAIGNS = {
+    "campaign_id": pl.String,
+    "score": pl.Float64,
+    "n_accounts": pl.Int64,
+    "n_flagged": pl.Int64,
+    "first_seen": pl.Datetime("us", "UTC"),
+    "last_seen": pl.Datetime("us", "UTC"),
+    "n_requests": pl.Int64,
+    "reasons": pl.List(pl.String),
+    "cluster": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class Scored:
+    accounts: pl.DataFrame  # ACCOUNT_SCORES columns
+    campaigns: pl.DataFrame  # CAMPAIGNS columns
+
+
+def campaign_id(members: list[str]) -> str:
+    return "cmp_" + hashlib.sha256(min(members).encode()).hexdigest()[:12]
+
+
+def score_window(
+    fitted: Fitted,
+    features: pl.DataFrame,
+    edges: pl.DataFrame,
+    members: pl.DataFrame,
+    evidence: pl.DataFrame,
+    activity: pl.DataFrame,
+    explain_flagged: bool = True,
+) -> Scored:
+    """Score a window. `activity`: account_id, first_seen, last_seen, n_requests."""
+    if features.is_empty():
+        return Scored(pl.DataFrame(schema=ACCOUNT_SCORES), pl.DataFrame(schema=CAMPAIGNS))
+    frame = structure(features, edges, members)
+    graph = make_graph(frame, edges, fitted.prep, with_labels=False)
+    account_logits, campaign_logits = predict(fitted.net, graph.tensors("cpu"))
+    scores = fitted.account_calibration(account_logits)
+    flagged = scores > fitted.threshold
+    cluster_scores = dict(
+        zip(graph.cluster_names, fitted.campaign_calibration(campaign_logits).tolist(), strict=True)
+    )
+    clusters = frame["cluster"].to_list()
+    base = pl.DataFrame(
+        {"account_id": graph.ids, "score": scores, "flagged": flagged, "cluster": clusters},
+        schema_overrides={"cluster": pl.String},
+    )
+    per_cluster = (
+        base.filter(pl.col("cluster").is_not_null())
+        .group_by("cluster")
+        .agg(pl.col("flagged").sum().alias("n_flagged"), pl.col("account_id"))
+        .with_columns(
+            pl.col("cluster")
+            .replace_strict(cluster_scores, default=0.0, return_dtype=pl.Float64)
+            .alias("campaign_score")
+        )
+        .filter(
+            (pl.col("n_flagged") >= 2)
+            | ((pl.col("n_flagged") >= 1) & (pl.col("campaign_score") > fitted.campaign_threshold))
+        )
+        .with_columns(
+            pl.col("account_id")
+            .map_elements(campaign_id, return_dtype=pl.String)
+            .alias("campaign_id")
+        )
+    )
+    reported = dict(zip(per_cluster["cluster"], per_cluster["campaign_id"], strict=True))
+    targets = np.flatnonzero(flagged)
+    reasons: list[list[str]] = [[] for _ in graph.ids]
+    campaign_reasons: dict[str, list[str]] = {}
+    if explain_flagged and targets.size:
+        attr = explain.attribute(fitted, graph, targets)
+        texts = explain.account_reasons(attr, frame, edges, fitted.prep.medians)
+        for i, text in zip(targets, texts, strict=True):
+            reasons[i] = text
+        campaign_reasons = explain.campaign_reasons(
+            attr,
+            [clusters[i] if clusters[i] in reported else None for i in targets],
+            frame,
+            evidence,
+            fitted.prep.medians,
+        )
+    accounts = base.with_columns(
+        pl.col("cluster")
+        .replace_strict(reported, default=None, return_dtype=pl.String)
+        .alias("campaign_id"),
+        pl.Series("reasons", reasons, dtype=pl.List(pl.String)),
+    ).select(list(ACCOUNT_SCORES))
+    campaigns = _campaigns(per_cluster, accounts, activity, campaign_reasons)
+    return Scored(accounts.sort("score", descending=True), campaigns)
+
+
+def _campaigns(
+    per_cluster: pl.DataFrame,
+    accounts: pl.DataFrame,
+    activity: pl.DataFrame,
+    reasons: dict[str, list[str]],
+) -> pl.DataFrame:
+    if per_cluster.is_empty():
+        return pl.DataFrame(schema=CAMPAIGNS)
+    stats = (
+        accounts.filter(pl.col("campaign_id").is_not_null())
+        .join(activity, on="account_id", how="left")
+        .group_by("campaign_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_accounts"),
+            pl.col("first_seen").min(),
+            pl.col("last_seen").max(),
+            pl.col("n_requests").sum().cast(pl.Int64),
+        )
+    )
+    return (
+        per_cluster.select(
+            "campaign_id",
+            pl.col("campaign_score").alias("score"),
+            pl.col("n_flagged").cast(pl.Int64),
+            "cluster",
+            pl.col("cluster")
+            .replace_strict(reasons, default=[], return_dtype=pl.List(pl.String))
+            .alias("reasons"),
+        )
+        .join(stats, on="campaign_id")
+        .select(list(CAMPAIGNS))
+        .sort("score", descending=True)
+    )
