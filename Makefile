@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo
+# Pinned so set-up is fast and repeatable: pip takes the CPU wheel where one is on disk (CI) and
+# PyPI's CUDA build elsewhere. pyproject.toml accepts any torch 2.x.
+TORCH ?= 2.13.0
 
 .PHONY: demo test lint bench clean
 
@@ -12,6 +15,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==$(TORCH)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 

@@ -257,8 +257,8 @@ def _load_logs(requests: list[Path], accounts: list[Path] | None, store: Path):
     from detector.model import batch
 
     paths = [*requests, *(accounts or [])]
-    total = sum(sources.file_size(p) for p in sources.list_files(paths) if p.exists())
     try:
+        total = sum(sources.file_size(p) for p in sources.list_files(paths))
         with _progress() as progress:
             task = progress.add_task("read logs", total=total)
             counts = batch.load_logs(

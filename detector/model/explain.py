@@ -20,7 +20,7 @@ import scipy.sparse as sp
 import torch
 
 from detector.linking.edges import EDGE_TYPES
-from detector.model.graph import LINK_TYPES, STRUCTURE, Graph, TorchGraph
+from detector.model.graph import LINK_TYPES, Graph, TorchGraph
 from detector.model.train import Fitted
 from features.registry import FEATURES
 
@@ -67,13 +67,20 @@ def attribute(fitted: Fitted, graph: Graph, targets: np.ndarray) -> Attribution:
     base = scores(sub)
     feats = np.zeros((targets.size, len(names)))
     for j in range(len(names)):
+        if names[j].startswith("deg_"):
+            continue  # counted with its link type below
         x = sub.x.clone()
         x[local, j] = 0.0  # standardised legitimate median
         feats[:, j] = base - scores(TorchGraph(x, sub.adjacency, sub.cluster, sub.n_slots, 0))
     links = np.zeros((targets.size, len(LINK_TYPES)))
-    for t in range(len(LINK_TYPES)):
+    for t, kind in enumerate(LINK_TYPES):
+        # without its links of this type: no messages along them, and no degree either
         adjacency = [None if k == t else a for k, a in enumerate(sub.adjacency)]
-        links[:, t] = base - scores(sub, adjacency)
+        x = sub.x.clone()
+        if f"deg_{kind}" in names:
+            x[local, names.index(f"deg_{kind}")] = 0.0
+        graph_t = TorchGraph(x, sub.adjacency, sub.cluster, sub.n_slots, 0)
+        links[:, t] = base - scores(graph_t, adjacency)
     return Attribution(targets, base, feats, links, names)
 
 
@@ -134,7 +141,7 @@ def account_reasons(
         picked = [
             j
             for j in order
-            if feature_share[row, j] >= MIN_SHARE and attr.names[j] not in STRUCTURE
+            if feature_share[row, j] >= MIN_SHARE and not attr.names[j].startswith("deg_")
         ]
         for j in (picked or list(order[:1]))[:top_features]:
             name = attr.names[j]
@@ -175,7 +182,7 @@ def campaign_reasons(
         mean = attr.shares()[0][rows].mean(axis=0)
         idx = attr.targets[rows]
         reasons = []
-        for j in [j for j in np.argsort(-mean) if attr.names[j] not in STRUCTURE][:top_features]:
+        for j in [j for j in np.argsort(-mean) if not attr.names[j].startswith("deg_")][:top_features]:
             if mean[j] < MIN_SHARE and reasons:
                 break
             feature = attr.names[j]

@@ -2,8 +2,9 @@
 
 Labels cover a few accounts (past enforcement, analyst verdicts); accounts without a label are
 taken as legitimate, which is what almost all of them are. Validation holds out one account group
-in five (a group is a cluster of the whole-span window, or a lone account), so linked accounts
-never sit on both sides and the threshold is chosen on accounts the model did not train on.
+in five (a group is a cluster of the whole-span window, or a lone account), stratified so that
+groups with campaign accounts are held out too; linked accounts never sit on both sides and the
+threshold is chosen on accounts the model did not train on.
 The data is featurised over the whole span and over trailing 7-day windows (up to four), so the
 model meets both the window lengths `score` and `nightly` use.
 """
@@ -37,8 +38,19 @@ def training_windows(whole: Window, step_days: int = 7, most: int = 4) -> list[W
     return out
 
 
-def _in_validation(key: str) -> bool:
-    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % VALIDATION_SHARE == 0
+def validation_groups(group: dict[str, str], positive: set[str]) -> set[str]:
+    """One group in `VALIDATION_SHARE`, stratified: as many groups with a campaign account as
+    without (at least one of each kind where there are two), chosen by a hash of the group."""
+    kinds: dict[bool, list[str]] = {True: [], False: []}
+    bad_groups = {group.get(a, a) for a in positive}
+    for g in sorted(set(group.values())):
+        kinds[g in bad_groups].append(g)
+    chosen: set[str] = set()
+    for names in kinds.values():
+        names.sort(key=lambda g: hashlib.sha256(g.encode()).hexdigest())
+        take = -(-len(names) // VALIDATION_SHARE) if len(names) >= 2 else 0
+        chosen.update(names[:take])
+    return chosen
 
 
 def fit_on_labels(
@@ -64,10 +76,12 @@ def fit_on_labels(
             ).with_columns(pl.col("label").fill_null(0))
         )
     prep = fit_preprocessor(frames)
+    positive = set(labels.filter(pl.col("label") == 1)["account_id"].to_list())
+    held_groups = validation_groups(group, positive)
     train, val = [], []
     for frame, w in zip(frames, windows, strict=True):
         g = make_graph(frame, w.edges, prep)
-        held = np.array([_in_validation(group.get(a, a)) for a in g.ids])
+        held = np.array([group.get(a, a) in held_groups for a in g.ids])
         train.append(g.with_mask(~held))
         val.append(g.with_mask(held))
     for name, graphs in (("training", train), ("validation", val)):
