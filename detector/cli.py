@@ -432,7 +432,7 @@ def demo(
     days: Annotated[int, typer.Option(help="Days of demo traffic")] = 14,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
 ) -> None:
-    """The main job on built-in demo data: simulate -> ingest -> features -> link."""
+    """The main job on built-in demo data: simulate -> ingest -> features -> link -> score."""
     from datetime import timedelta
 
     from detector.linking.quality import campaign_cohesion
@@ -463,6 +463,36 @@ def demo(
         print(summary.sort("archetype"))
         print("\nHow each planted campaign clusters (share of its members in its largest cluster):")
         print(campaign_cohesion(members, labels))
+    scores_dir = out / "scores"
+    score(
+        requests=[world_dir / "requests.parquet"],
+        out=scores_dir,
+        accounts=[world_dir / "accounts.parquet"],
+        model=None,
+        date=None,
+        window=None,
+    )
+    scored = pl.read_parquet(scores_dir / "account_scores.parquet").join(labels, on="account_id")
+    campaigns = pl.read_parquet(scores_dir / "campaigns.parquet")
+    with pl.Config(
+        tbl_rows=-1, tbl_width_chars=200, fmt_str_lengths=160, tbl_hide_dataframe_shape=True
+    ):
+        print("\nFlagged accounts per archetype (shipped model):")
+        print(
+            scored.group_by("archetype")
+            .agg(pl.len().alias("accounts"), pl.col("flagged").sum().alias("flagged"))
+            .sort("archetype")
+        )
+        print("\nCampaigns, with the first reason of each:")
+        print(
+            campaigns.select(
+                "campaign_id",
+                pl.col("score").round(3),
+                "n_accounts",
+                "n_flagged",
+                pl.col("reasons").list.first().alias("first_reason"),
+            )
+        )
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m detector.cli`

@@ -1,5 +1,10 @@
 """The world pools behind the shipped model and its evaluation.
 
+Half the training worlds have sparse logs (a random half of the optional columns missing): the
+first evaluation, with two sparse worlds in thirteen, showed the network flagging 2% of
+legitimate accounts in a sparse test world while gradient boosting stayed near 0.1%, and a
+provider's logs will lack some of what the simulator writes.
+
 Seeds never overlap between pools: training worlds use seeds 1-19, validation 21-29, held-out
 tests 101-199 and leave-one-tactic-out tests 201-299. A tactic held out of training is absent
 from every training and validation world (its scenario and every scenario that includes it).
@@ -25,12 +30,19 @@ TRAIN = [
     WorldSpec("no_campaigns", 11),
     WorldSpec("default", 12, sparse=True),
     WorldSpec("evasive", 13, sparse=True),
+    WorldSpec("naive", 14, sparse=True),
+    WorldSpec("paraphrase", 15, sparse=True),
+    WorldSpec("low_and_slow", 16, sparse=True),
+    WorldSpec("hydra_only", 17, sparse=True),
+    WorldSpec("cover_traffic", 18, sparse=True),
+    WorldSpec("no_campaigns", 19, sparse=True),
 ]
 VALIDATION = [
     WorldSpec("default", 21),
     WorldSpec("evasive", 22),
     WorldSpec("benign_heavy", 23, accounts=3000),
     WorldSpec("cover_traffic", 24, sparse=True),
+    WorldSpec("default", 25, sparse=True),
 ]
 TEST = [
     WorldSpec("default", 101),

@@ -182,7 +182,9 @@ def campaign_reasons(
         mean = attr.shares()[0][rows].mean(axis=0)
         idx = attr.targets[rows]
         reasons = []
-        for j in [j for j in np.argsort(-mean) if not attr.names[j].startswith("deg_")][:top_features]:
+        for j in [j for j in np.argsort(-mean) if not attr.names[j].startswith("deg_")][
+            :top_features
+        ]:
             if mean[j] < MIN_SHARE and reasons:
                 break
             feature = attr.names[j]

@@ -27,7 +27,9 @@ def toy_world(seed: int, n_legit: int = 300, n_rings: int = 6, ring: int = 5):
     rows, edges, members = [], [], []
     for i in range(n_legit):
         hard = rng.random() < 0.1
-        rows.append((f"legit{seed}_{i}", 0, 0.6 + 0.3 * rng.random() if hard else 0.05 * rng.random()))
+        rows.append(
+            (f"legit{seed}_{i}", 0, 0.6 + 0.3 * rng.random() if hard else 0.05 * rng.random())
+        )
         members.append((f"legit{seed}_{i}", None, 1))
     for r in range(n_rings):
         ids = [f"ring{seed}_{r}_{k}" for k in range(ring)]
@@ -37,7 +39,9 @@ def toy_world(seed: int, n_legit: int = 300, n_rings: int = 6, ring: int = 5):
         for a, b in zip(ids, ids[1:], strict=False):
             edges.append((a, b, "payment", 1.0, f"pm_{seed}_{r}"))
     frame = pl.DataFrame(
-        rows, schema={"account_id": pl.String, "label": pl.Int64, "share_elicitation": pl.Float64}, orient="row"
+        rows,
+        schema={"account_id": pl.String, "label": pl.Int64, "share_elicitation": pl.Float64},
+        orient="row",
     ).with_columns(
         pl.lit(100).alias("n_requests"),
         pl.lit("self_serve").alias("signup_channel"),
@@ -45,7 +49,9 @@ def toy_world(seed: int, n_legit: int = 300, n_rings: int = 6, ring: int = 5):
     )
     edge_frame = pl.DataFrame(edges, schema=EDGE_SCHEMA, orient="row")
     member_frame = pl.DataFrame(
-        members, schema={"account_id": pl.String, "cluster": pl.String, "cluster_size": pl.Int64}, orient="row"
+        members,
+        schema={"account_id": pl.String, "cluster": pl.String, "cluster_size": pl.Int64},
+        orient="row",
     )
     return frame, edge_frame, member_frame
 

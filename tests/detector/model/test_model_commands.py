@@ -43,7 +43,15 @@ def _check_contract(out, requests):
     assert scores.schema["reasons"] == pl.List(pl.String)
     assert scores["score"].is_between(0, 1).all()
     assert sorted(scores["account_id"]) == sorted(requests["account_id"].unique())
-    for col in ("campaign_id", "score", "n_accounts", "first_seen", "last_seen", "n_requests", "reasons"):
+    for col in (
+        "campaign_id",
+        "score",
+        "n_accounts",
+        "first_seen",
+        "last_seen",
+        "n_requests",
+        "reasons",
+    ):
         assert col in campaigns.columns
     # flagged accounts carry reasons; every reported campaign's members point back to it
     assert scores.filter("flagged")["reasons"].list.len().min() >= 1
@@ -55,7 +63,16 @@ def _check_contract(out, requests):
 
 def test_shipped_model_scores_an_unseen_world(unseen, tmp_path):
     out = tmp_path / "scored"
-    result = _score(["--requests", unseen / "requests.parquet", "--accounts", unseen / "accounts.parquet", "--out", out])
+    result = _score(
+        [
+            "--requests",
+            unseen / "requests.parquet",
+            "--accounts",
+            unseen / "accounts.parquet",
+            "--out",
+            out,
+        ]
+    )
     assert "shipped default" in result.stdout and "flagged" in result.stdout
     requests = pl.read_parquet(unseen / "requests.parquet")
     scores, campaigns = _check_contract(out, requests)
@@ -72,8 +89,17 @@ def test_train_then_score_with_own_labels(unseen, tmp_path):
     result = runner.invoke(
         app,
         [
-            "train", "--requests", str(unseen / "requests.parquet"), "--accounts", str(unseen / "accounts.parquet"),
-            "--labels", str(unseen / "labels.parquet"), "--model-out", str(model), "--epochs", "15",
+            "train",
+            "--requests",
+            str(unseen / "requests.parquet"),
+            "--accounts",
+            str(unseen / "accounts.parquet"),
+            "--labels",
+            str(unseen / "labels.parquet"),
+            "--model-out",
+            str(model),
+            "--epochs",
+            "15",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -85,7 +111,18 @@ def test_train_then_score_with_own_labels(unseen, tmp_path):
     other.requests.write_parquet(tmp_path / "w" / "r.parquet")
     other.accounts.write_parquet(tmp_path / "w" / "a.parquet")
     out = tmp_path / "scored"
-    _score(["--requests", tmp_path / "w" / "r.parquet", "--accounts", tmp_path / "w" / "a.parquet", "--out", out, "--model", model])
+    _score(
+        [
+            "--requests",
+            tmp_path / "w" / "r.parquet",
+            "--accounts",
+            tmp_path / "w" / "a.parquet",
+            "--out",
+            out,
+            "--model",
+            model,
+        ]
+    )
     scores, _ = _check_contract(out, other.requests)
     labelled = scores.join(other.labels, on="account_id")
     assert average_precision_score(labelled["label"], labelled["score"]) > 0.7
@@ -97,7 +134,9 @@ def test_bad_rows_are_skipped_and_kept_not_fatal(unseen, tmp_path):
     rows.write_ndjson(src)
     with src.open("a") as fh:
         fh.write("{not json\n")
-        fh.write('{"request_id": "x", "ts": "yesterday", "account_id": "a", "request_model": "m", "prompt": "p"}\n')
+        fh.write(
+            '{"request_id": "x", "ts": "yesterday", "account_id": "a", "request_model": "m", "prompt": "p"}\n'
+        )
     out = tmp_path / "scored"
     result = _score(["--requests", src, "--out", out])
     assert "2 rejected row(s)" in result.stdout
@@ -107,12 +146,17 @@ def test_bad_rows_are_skipped_and_kept_not_fatal(unseen, tmp_path):
 
 
 def test_unreadable_inputs_exit_2_naming_them(unseen, tmp_path):
-    result = runner.invoke(app, ["score", "--requests", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        ["score", "--requests", str(tmp_path / "missing.parquet"), "--out", str(tmp_path / "o")],
+    )
     assert result.exit_code == 2 and "missing.parquet" in result.output
     wrong = tmp_path / "wrong.parquet"
     pl.DataFrame({"account_id": ["a"], "prompt": ["p"]}).write_parquet(wrong)
     result = runner.invoke(app, ["score", "--requests", str(wrong), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2 and "wrong.parquet" in result.output and "request_id" in result.output
+    assert (
+        result.exit_code == 2 and "wrong.parquet" in result.output and "request_id" in result.output
+    )
     junk = tmp_path / "junk.jsonl"
     junk.write_text("{broken\n[1, 2]\n")
     result = runner.invoke(app, ["score", "--requests", str(junk), "--out", str(tmp_path / "o")])
@@ -133,17 +177,38 @@ def test_bad_model_and_labels_exit_2(unseen, tmp_path):
     labels = tmp_path / "labels.parquet"
     pl.DataFrame({"account_id": ["a"], "verdict": [1]}).write_parquet(labels)
     result = runner.invoke(
-        app, ["train", "--requests", str(unseen / "requests.parquet"), "--labels", str(labels), "--model-out", str(tmp_path / "x")]
+        app,
+        [
+            "train",
+            "--requests",
+            str(unseen / "requests.parquet"),
+            "--labels",
+            str(labels),
+            "--model-out",
+            str(tmp_path / "x"),
+        ],
     )
     assert result.exit_code == 2 and "lacks column(s) ['label']" in result.output
 
 
 def test_train_refuses_labels_without_campaigns(unseen, tmp_path):
     labels = tmp_path / "labels.parquet"
-    pl.read_parquet(unseen / "labels.parquet").with_columns(pl.lit(0).alias("label")).write_parquet(labels)
+    pl.read_parquet(unseen / "labels.parquet").with_columns(pl.lit(0).alias("label")).write_parquet(
+        labels
+    )
     result = runner.invoke(
         app,
-        ["train", "--requests", str(unseen / "requests.parquet"), "--labels", str(labels), "--model-out", str(tmp_path / "x"), "--epochs", "2"],
+        [
+            "train",
+            "--requests",
+            str(unseen / "requests.parquet"),
+            "--labels",
+            str(labels),
+            "--model-out",
+            str(tmp_path / "x"),
+            "--epochs",
+            "2",
+        ],
     )
     assert result.exit_code == 2 and "no campaign accounts" in result.output
 

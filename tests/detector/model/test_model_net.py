@@ -92,7 +92,11 @@ def test_forward_shapes_and_campaign_head_per_real_cluster():
 
 def test_preprocessor_handles_unseen_category_and_missing_columns():
     frame = pl.DataFrame(
-        {"account_id": ["a", "b", "c"], "n_requests": [10.0, 1000.0, 100000.0], "signup_channel": ["self_serve", "education", None]}
+        {
+            "account_id": ["a", "b", "c"],
+            "n_requests": [10.0, 1000.0, 100000.0],
+            "signup_channel": ["self_serve", "education", None],
+        }
     )
     prep = Preprocessor.fit(frame, np.ones(3, bool))
     assert "n_requests" in prep.log
@@ -109,7 +113,9 @@ def test_preprocessor_handles_unseen_category_and_missing_columns():
 def test_structure_adds_degree_per_link_type_and_cluster_size():
     frame = pl.DataFrame({"account_id": ["a", "b", "c"]})
     edges = pl.DataFrame([("a", "b", "payment", 2.0, "pm")], schema=EDGE_SCHEMA, orient="row")
-    members = pl.DataFrame({"account_id": ["a", "b", "c"], "cluster": ["c0", "c0", None], "cluster_size": [2, 2, 1]})
+    members = pl.DataFrame(
+        {"account_id": ["a", "b", "c"], "cluster": ["c0", "c0", None], "cluster_size": [2, 2, 1]}
+    )
     out = structure(frame, edges, members).sort("account_id")
     assert out["deg_payment"].to_list() == [2.0, 2.0, 0.0]
     assert out["deg_template"].to_list() == [0.0, 0.0, 0.0]

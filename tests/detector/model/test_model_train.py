@@ -43,7 +43,9 @@ def test_same_seed_same_model(toy):
     prep, train, val, _ = toy
     cfg = TrainConfig(max_epochs=3, patience=3, hidden=8)
     a, b = fit(train, val, prep, cfg), fit(train, val, prep, cfg)
-    for (name, x), (_, y) in zip(a.net.state_dict().items(), b.net.state_dict().items(), strict=True):
+    for (name, x), (_, y) in zip(
+        a.net.state_dict().items(), b.net.state_dict().items(), strict=True
+    ):
         assert torch.equal(x, y), name
 
 
@@ -59,7 +61,8 @@ def test_masked_out_labels_do_not_reach_the_model(toy):
     a = fit([g.with_mask(mask)], val, prep, cfg)
     b = fit([flipped], val, prep, cfg)
     assert all(
-        torch.equal(x, y) for x, y in zip(a.net.state_dict().values(), b.net.state_dict().values(), strict=True)
+        torch.equal(x, y)
+        for x, y in zip(a.net.state_dict().values(), b.net.state_dict().values(), strict=True)
     )
 
 

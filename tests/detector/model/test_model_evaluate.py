@@ -1,0 +1,72 @@
+"""Evaluation arithmetic, leave-one-out surgery and the rules baseline."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+from detector.model.baselines import RULES, Rules, rule_points
+from detector.model.evaluate import drop_campaign, metrics, recall_at_fpr
+from detector.model.worlds import Example
+from tests.detector.model.conftest import EDGE_SCHEMA
+
+
+def test_recall_at_fpr_uses_the_legitimate_score_quantile():
+    y = np.array([0] * 100 + [1] * 4)
+    scores = np.concatenate([np.linspace(0, 0.99, 100), [0.5, 0.995, 2.0, 3.0]])
+    # 1% of 100 legitimate accounts = 1 may pass: threshold 0.98, three positives above it
+    assert recall_at_fpr(y, scores, 0.01) == 0.75
+    # no legitimate account may pass: threshold 0.99, still three above
+    assert recall_at_fpr(y, scores, 0.001) == 0.75
+    assert recall_at_fpr(y, np.zeros(104), 0.01) == 0.0  # constant scorer catches nothing
+    assert math.isnan(recall_at_fpr(np.zeros(5), np.zeros(5), 0.01))
+
+
+def test_metrics_at_the_operating_threshold():
+    y = np.array([0, 0, 0, 0, 1, 1])
+    out = metrics(y, np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.95]), threshold=0.5)
+    assert out["op_recall"] == 1.0 and out["op_false_positives"] == 1 and out["op_fpr"] == 0.25
+    assert 0 < out["auprc"] < 1
+
+
+def test_drop_campaign_removes_accounts_their_edges_and_shrinks_clusters():
+    features = pl.DataFrame(
+        {"account_id": ["a", "b", "c", "d"], "label": [1, 1, 0, 0], "campaign": ["x", "y", None, None]}
+    )
+    edges = pl.DataFrame(
+        [("a", "b", "payment", 1.0, "pm"), ("b", "c", "template", 1.0, "t")], schema=EDGE_SCHEMA, orient="row"
+    )
+    members = pl.DataFrame(
+        {"account_id": ["a", "b", "c", "d"], "cluster": ["k", "k", "k", None], "cluster_size": [3, 3, 3, 1]}
+    )
+    ex = Example("w", 7, features, edges, members, pl.DataFrame())
+    (out,) = drop_campaign([ex], "x")
+    assert out.features["account_id"].to_list() == ["b", "c", "d"]
+    assert out.edges.height == 1 and out.edges["src"][0] == "b"
+    assert out.members.sort("account_id")["cluster_size"].to_list() == [2, 2, 1]
+
+
+def test_rules_fire_on_what_they_say():
+    frame = pl.DataFrame(
+        {
+            "share_elicitation": [0.6, 0.0],
+            "share_grading": [0.0, 0.0],
+            "near_dup_rate": [0.9, 0.0],
+            "top_head_share": [0.0, 0.1],
+            "cluster_size": [12.0, 1.0],
+            "deg_payment": [3.0, 0.0],
+            "account_age_days": [4.0, 400.0],
+            "signup_channel": ["education", "self_serve"],
+            "newest_model_lag_hours": [3.0, 200.0],
+            "newest_model_share": [0.5, 0.0],
+            "hour_entropy": [0.99, 0.5],
+        }
+    )
+    points = rule_points(frame)
+    assert points.columns == list(RULES)
+    assert points.row(0) == (True,) * len(RULES)
+    assert points.row(1) == (False,) * len(RULES)
+    scores = Rules("rules").score(type("W", (), {"frame": frame})())
+    assert scores[0] > scores[1]
