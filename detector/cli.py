@@ -382,7 +382,7 @@ def train(  # noqa: PLR0913
     fpr_budget: Annotated[
         float, typer.Option(help="Share of legitimate accounts the threshold may flag")
     ] = 0.001,
-    epochs: Annotated[int, typer.Option(help="Most training epochs (early stopping)")] = 150,
+    epochs: Annotated[int, typer.Option(help="Most training epochs (early stopping)")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     device: Annotated[str | None, typer.Option(help="cuda, mps or cpu (default: best)")] = None,
 ) -> None:
