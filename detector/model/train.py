@@ -1,7 +1,8 @@
 """Training loop for `DetectorNet`: seeded, device-aware, early-stopped, calibrated.
 
 Early stopping keeps the epoch with the best validation average precision (to 4 decimals),
-breaking ties by a validation log-loss at least 1% lower, and stops after `patience` epochs without either.
+breaking ties by a validation log-loss at least 1% lower, and stops after `patience` epochs
+without either.
 
 Generalisation matters more than fit: the model will meet traffic its simulator never wrote.
 Three regularisers push it to use many weak signals instead of one strong simulator artefact:

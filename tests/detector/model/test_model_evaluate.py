@@ -33,13 +33,23 @@ def test_metrics_at_the_operating_threshold():
 
 def test_drop_campaign_removes_accounts_their_edges_and_shrinks_clusters():
     features = pl.DataFrame(
-        {"account_id": ["a", "b", "c", "d"], "label": [1, 1, 0, 0], "campaign": ["x", "y", None, None]}
+        {
+            "account_id": ["a", "b", "c", "d"],
+            "label": [1, 1, 0, 0],
+            "campaign": ["x", "y", None, None],
+        }
     )
     edges = pl.DataFrame(
-        [("a", "b", "payment", 1.0, "pm"), ("b", "c", "template", 1.0, "t")], schema=EDGE_SCHEMA, orient="row"
+        [("a", "b", "payment", 1.0, "pm"), ("b", "c", "template", 1.0, "t")],
+        schema=EDGE_SCHEMA,
+        orient="row",
     )
     members = pl.DataFrame(
-        {"account_id": ["a", "b", "c", "d"], "cluster": ["k", "k", "k", None], "cluster_size": [3, 3, 3, 1]}
+        {
+            "account_id": ["a", "b", "c", "d"],
+            "cluster": ["k", "k", "k", None],
+            "cluster_size": [3, 3, 3, 1],
+        }
     )
     ex = Example("w", 7, features, edges, members, pl.DataFrame())
     (out,) = drop_campaign([ex], "x")

@@ -124,3 +124,34 @@ def test_explain_points_at_the_links_and_the_feature(fitted, toy):
     joined = " ".join(texts[0])
     assert "legitimate median" in joined or "linked to" in joined
     assert pl.Series(texts[0]).str.contains("weight").all()
+
+
+def test_reasons_beyond_the_limit_fall_back_to_the_campaign(fitted, toy):
+    from detector.model.scoring import score_window
+
+    _, _, _, (frame, edges, members) = toy
+    activity = pl.DataFrame({"account_id": frame["account_id"]}).with_columns(
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("first_seen"),
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("last_seen"),
+        pl.lit(1, dtype=pl.Int64).alias("n_requests"),
+    )
+    evidence = pl.DataFrame(
+        {
+            "cluster": ["c00000"],
+            "edge_type": ["payment"],
+            "n_edges": [4],
+            "weight": [4.0],
+            "top_values": [["pm_3_0"]],
+        }
+    )
+    scored = score_window(
+        fitted, frame.drop("label"), edges, members, evidence, activity, explain_limit=3
+    )
+    flagged = scored.accounts.filter("flagged")
+    assert flagged.height > 3
+    explained = flagged.filter(~pl.col("reasons").list.first().str.starts_with("not explained"))
+    assert explained.height == 3
+    assert explained["score"].min() >= flagged["score"].sort(descending=True)[2]
+    rest = flagged.filter(pl.col("reasons").list.first().str.starts_with("not explained"))
+    in_campaign = rest.filter(pl.col("campaign_id").is_not_null())
+    assert in_campaign.height and (in_campaign["reasons"].list.len() >= 1).all()
