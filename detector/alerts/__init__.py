@@ -1,0 +1,1 @@
+"""Alerts: Standard Webhooks sent from a transactional outbox in the warehouse."""
