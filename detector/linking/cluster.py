@@ -118,16 +118,18 @@ def evidence(members: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
         )
         .filter(pl.col("c1").is_not_null() & (pl.col("c1") == pl.col("c2")))
     )
+    inside = inside.rename({"c1": "cluster"})
+    # the three most shared values, ties broken by value so reruns give the same evidence
+    top = (
+        inside.group_by("cluster", "edge_type", "evidence")
+        .len()
+        .sort(["cluster", "edge_type", "len", "evidence"], descending=[False, False, True, False])
+        .group_by("cluster", "edge_type", maintain_order=True)
+        .agg(pl.col("evidence").head(3).alias("top_values"))
+    )
     return (
-        inside.group_by(pl.col("c1").alias("cluster"), "edge_type")
-        .agg(
-            pl.len().alias("n_edges"),
-            pl.col("weight").sum().alias("weight"),
-            pl.col("evidence")
-            .value_counts(sort=True)
-            .head(3)
-            .struct.field("evidence")
-            .alias("top_values"),
-        )
-        .sort("cluster", "weight", descending=[False, True])
+        inside.group_by("cluster", "edge_type")
+        .agg(pl.len().alias("n_edges"), pl.col("weight").sum().alias("weight"))
+        .join(top, on=["cluster", "edge_type"], how="left")
+        .sort(["cluster", "weight", "edge_type"], descending=[False, True, False])
     )

@@ -92,7 +92,7 @@ p AS (
   JOIN v AS b ON b.value = g.value AND a.account_id < b.account_id
 )
 SELECT src, dst, '{edge.name}' AS edge_type, max(w) * {edge.strength} AS weight,
-  max_by(value, w) AS evidence
+  first(value ORDER BY w DESC, value) AS evidence
 FROM p GROUP BY src, dst"""
 
 

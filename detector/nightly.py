@@ -1,0 +1,264 @@
+"""The nightly job: one day's store -> features -> links -> scores -> campaigns -> warehouse.
+
+`run_date` scores the window ending on a date and replaces that date's results in the warehouse
+in one transaction, with its alerts queued in the outbox of the same transaction; alerts are
+sent after the commit. Event ids derive from what the event is about, so a rerun queues nothing
+new and a receiver never sees a rerun as news.
+
+What is alerted: a campaign id seen for the first time (`campaign.detected`); a known campaign
+that grew by at least 20% since its previous night (`campaign.updated`; if an analyst dismissed
+it, only growth of 50% or more); an account newly flagged that is not on the allow-list
+(`account.flagged`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from pathlib import Path
+
+import polars as pl
+
+from detector import warehouse
+from detector.alerts import webhooks
+from detector.model import artifact, batch, scoring
+from features import pipeline
+from features.registry import FEATURE_SET
+
+GROWTH = 0.2
+DISMISSED_GROWTH = 0.5
+
+
+class NoData(RuntimeError):
+    """No requests stored for the date."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_date: date
+    n_accounts: int
+    n_flagged: int
+    n_campaigns: int
+    n_alerts: int
+    seconds: float
+
+
+def run_date(
+    store: Path,
+    day: date,
+    warehouse_path: Path,
+    window_days: int = 7,
+    model: Path | None = None,
+    endpoints: list[webhooks.Endpoint] | None = None,
+    progress=None,
+) -> Outcome:
+    """Score one date into the warehouse. Raises NoData when the date has no partition."""
+    started = time.perf_counter()
+    started_at = datetime.now(UTC)
+    if not any((store / "requests" / f"dt={day.isoformat()}").glob("*.parquet")):
+        raise NoData(f"{store}: no requests stored for {day}")
+    endpoints = endpoints or []
+    try:
+        fitted, _ = artifact.load(model)
+        window = pipeline.Window(day, window_days)
+        data = batch.featurise(store, window, progress)
+        if data is None:
+            raise NoData(f"{store}: no requests between {window.dates[0]} and {day}")
+        scored = scoring.score_window(
+            fitted,
+            data.features,
+            data.edges,
+            data.clusters.members,
+            data.clusters.evidence,
+            data.activity,
+        )
+    except NoData:
+        raise
+    except Exception as exc:
+        record_failure(warehouse_path, day, started_at, f"{type(exc).__name__}: {exc}", endpoints)
+        raise
+    with warehouse.locked(warehouse_path):
+        con = warehouse.connect(warehouse_path)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            accounts, campaigns, members = _stable_ids(con, day, scored)
+            events = _events(con, day, accounts, campaigns, members)
+            _replace(con, day, accounts, campaigns, members, data.clusters.evidence)
+            at = datetime.combine(day, dtime(23, 59, 59), UTC)
+            webhooks.enqueue(con, endpoints, events, at)
+            con.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                [
+                    day,
+                    started_at,
+                    datetime.now(UTC),
+                    str(model or "shipped default"),
+                    FEATURE_SET,
+                    window_days,
+                    data.n_requests,
+                    accounts.height,
+                    int(accounts["flagged"].sum()),
+                    campaigns.height,
+                    len(events),
+                    time.perf_counter() - started,
+                ],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+    n_alerts = len(events)
+    return Outcome(
+        day,
+        accounts.height,
+        int(accounts["flagged"].sum()),
+        campaigns.height,
+        n_alerts,
+        time.perf_counter() - started,
+    )
+
+
+def record_failure(
+    warehouse_path: Path,
+    day: date,
+    started_at: datetime,
+    error: str,
+    endpoints: list[webhooks.Endpoint],
+) -> None:
+    """Mark the date's run failed (its earlier results stay) and queue `run.failed`."""
+    with warehouse.locked(warehouse_path):
+        con = warehouse.connect(warehouse_path)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                "INSERT OR REPLACE INTO runs (run_date, status, started_at, finished_at, feature_set, error) "
+                "VALUES (?, 'failed', ?, ?, ?, ?)",
+                [day, started_at, datetime.now(UTC), FEATURE_SET, error[:2000]],
+            )
+            eid, body = webhooks.event(
+                "run.failed",
+                {"run_date": day.isoformat(), "error": error[:500]},
+                f"{day.isoformat()}:{started_at.isoformat()}",
+                datetime.now(UTC),
+            )
+            webhooks.enqueue(con, endpoints, [(eid, "run.failed", body)], datetime.now(UTC))
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+
+def _stable_ids(con, day: date, scored: scoring.Scored):
+    members = scored.accounts.filter(pl.col("campaign_id").is_not_null()).select(
+        "campaign_id", "account_id"
+    )
+    mapping = warehouse.match_ids(members, warehouse.previous_members(con, day.isoformat()))
+    rename = pl.col("campaign_id").replace(mapping)
+    return (
+        scored.accounts.with_columns(rename),
+        scored.campaigns.with_columns(rename),
+        members.with_columns(rename),
+    )
+
+
+def _events(con, day: date, accounts, campaigns, members) -> list[tuple[str, str, str]]:
+    at = datetime.combine(day, dtime(23, 59, 59), UTC)
+    before = day.isoformat()
+    known = {
+        r[0]: r[1]
+        for r in con.execute(
+            "SELECT campaign_id, count(*) FROM campaign_members m WHERE run_date = ("
+            "SELECT max(run_date) FROM campaign_members p WHERE p.campaign_id = m.campaign_id "
+            "AND p.run_date < ?) GROUP BY campaign_id",
+            [before],
+        ).fetchall()
+    }
+    dismissed = {
+        r[0]
+        for r in con.execute(
+            "SELECT subject_id FROM verdicts WHERE subject_kind = 'campaign' AND verdict = 'dismissed'"
+        ).fetchall()
+    }
+    allowed = {
+        r[0]
+        for r in con.execute(
+            "SELECT account_id FROM allowlist WHERE expires_at IS NULL OR expires_at > ?", [at]
+        ).fetchall()
+    }
+    flagged_before = {
+        r[0]
+        for r in con.execute(
+            "SELECT account_id FROM account_scores WHERE flagged AND run_date = "
+            "(SELECT max(run_date) FROM runs WHERE run_date < ?)",
+            [before],
+        ).fetchall()
+    }
+    events = []
+    for row in campaigns.iter_rows(named=True):
+        cid, n = row["campaign_id"], row["n_accounts"]
+        data = {
+            "campaign_id": cid,
+            "score": row["score"],
+            "n_accounts": n,
+            "n_flagged": row["n_flagged"],
+            "run_date": before,
+            "reasons": row["reasons"],
+        }
+        if cid not in known:
+            eid, body = webhooks.event("campaign.detected", data, cid, at)
+            events.append((eid, "campaign.detected", body))
+        else:
+            needed = DISMISSED_GROWTH if cid in dismissed else GROWTH
+            if n >= known[cid] * (1 + needed):
+                data |= {"previous_n_accounts": known[cid]}
+                eid, body = webhooks.event("campaign.updated", data, f"{cid}:{before}", at)
+                events.append((eid, "campaign.updated", body))
+    for row in accounts.filter("flagged").iter_rows(named=True):
+        account = row["account_id"]
+        if account in allowed or account in flagged_before:
+            continue
+        data = {
+            "account_id": account,
+            "score": row["score"],
+            "campaign_id": row["campaign_id"],
+            "run_date": before,
+            "reasons": row["reasons"],
+        }
+        eid, body = webhooks.event("account.flagged", data, f"{account}:{before}", at)
+        events.append((eid, "account.flagged", body))
+    return events
+
+
+def _replace(con, day: date, accounts, campaigns, members, evidence) -> None:
+    for table in warehouse.PER_DATE:
+        con.execute(f"DELETE FROM {table} WHERE run_date = ?", [day])
+    frames = {
+        "account_scores": accounts.select(
+            "account_id", "score", "flagged", "campaign_id", "reasons", "cluster"
+        ),
+        "campaigns": campaigns.select(
+            "campaign_id",
+            "score",
+            "n_accounts",
+            "n_flagged",
+            "first_seen",
+            "last_seen",
+            "n_requests",
+            "reasons",
+            "cluster",
+        ),
+        "campaign_members": members.select("campaign_id", "account_id"),
+        "evidence": evidence.select(
+            "cluster", "edge_type", pl.col("n_edges").cast(pl.Int64), "weight", "top_values"
+        ),
+    }
+    for table, frame in frames.items():
+        # parallel float sums differ in the last bits from run to run; a rerun must not
+        frame = frame.with_columns(pl.col(pl.Float64).round(12))
+        con.register("incoming", frame.with_columns(pl.lit(day).alias("run_date")).to_arrow())
+        columns = ", ".join(["run_date", *frame.columns])
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
+        con.unregister("incoming")

@@ -1,0 +1,146 @@
+"""The DuckDB warehouse the nightly job writes and the dashboard reads.
+
+One file. Per-date tables (`account_scores`, `campaigns`, `campaign_members`, `evidence`) are
+replaced whole for a date inside one transaction together with its `runs` row and its alert
+outbox rows, so a rerun replaces and a run killed at any point leaves either the old or the new
+results for that date, never a mix. Analysts' tables (`verdicts`, `allowlist`, `audit_log`) are
+never touched by the job.
+
+Campaign identity: a new night's campaign takes the id of the most recent earlier campaign
+with which it shares at least half of the smaller one's members (best overlap first), so a
+campaign that grows keeps its id; otherwise it gets a fresh id.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from detector.alerts.webhooks import OUTBOX_DDL
+
+DDL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_date DATE PRIMARY KEY, status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+    model VARCHAR, feature_set VARCHAR, window_days INTEGER, n_requests BIGINT,
+    n_accounts BIGINT, n_flagged BIGINT, n_campaigns BIGINT, n_alerts BIGINT, seconds DOUBLE,
+    error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS account_scores (
+    run_date DATE, account_id VARCHAR, score DOUBLE, flagged BOOLEAN, campaign_id VARCHAR,
+    reasons VARCHAR[], cluster VARCHAR
+);
+CREATE TABLE IF NOT EXISTS campaigns (
+    run_date DATE, campaign_id VARCHAR, score DOUBLE, n_accounts BIGINT, n_flagged BIGINT,
+    first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, n_requests BIGINT, reasons VARCHAR[],
+    cluster VARCHAR
+);
+CREATE TABLE IF NOT EXISTS campaign_members (run_date DATE, campaign_id VARCHAR, account_id VARCHAR);
+CREATE TABLE IF NOT EXISTS evidence (
+    run_date DATE, cluster VARCHAR, edge_type VARCHAR, n_edges BIGINT, weight DOUBLE,
+    top_values VARCHAR[]
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    subject_kind VARCHAR, subject_id VARCHAR, verdict VARCHAR, reason VARCHAR,
+    analyst VARCHAR, decided_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS allowlist (
+    account_id VARCHAR, reason VARCHAR, analyst VARCHAR, added_at TIMESTAMPTZ,
+    expires_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    logged_at TIMESTAMPTZ, actor VARCHAR, action VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
+    before VARCHAR, after VARCHAR
+);
+"""
+PER_DATE = ("account_scores", "campaigns", "campaign_members", "evidence")
+MIN_OVERLAP = 0.5
+
+
+class WarehouseLocked(RuntimeError):
+    """Another nightly run holds the warehouse's lock."""
+
+
+@contextmanager
+def locked(path: Path):
+    """Hold the warehouse's exclusive lock (a `.lock` file beside it) for a run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise WarehouseLocked(f"{path}: another nightly run holds the lock") from exc
+        yield
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    if not read_only:
+        con.execute(DDL)
+        con.execute(OUTBOX_DDL)
+    return con
+
+
+def previous_members(con: duckdb.DuckDBPyConnection, before: str) -> pl.DataFrame:
+    """campaign_id, account_id of each campaign's most recent night before `before`."""
+    return pl.from_arrow(
+        con.sql(
+            "SELECT campaign_id, account_id FROM campaign_members m WHERE run_date = ("
+            "SELECT max(run_date) FROM campaign_members p WHERE p.campaign_id = m.campaign_id "
+            "AND p.run_date < ?) ",
+            params=[before],
+        ).to_arrow_table()
+    )
+
+
+def match_ids(current: pl.DataFrame, previous: pl.DataFrame) -> dict[str, str]:
+    """Map tonight's campaign ids to earlier ids by member overlap (>= half of the smaller)."""
+    if current.is_empty() or previous.is_empty():
+        return {}
+    sizes_now = current.group_by("campaign_id").len().rename({"len": "n_now"})
+    sizes_then = (
+        previous.group_by("campaign_id").len().rename({"campaign_id": "old", "len": "n_then"})
+    )
+    overlap = (
+        current.join(previous.rename({"campaign_id": "old"}), on="account_id")
+        .group_by("campaign_id", "old")
+        .len()
+        .join(sizes_now, on="campaign_id")
+        .join(sizes_then, on="old")
+        .with_columns((pl.col("len") / pl.min_horizontal("n_now", "n_then")).alias("share"))
+        .filter(pl.col("share") >= MIN_OVERLAP)
+        .sort(["share", "len", "campaign_id", "old"], descending=[True, True, False, False])
+    )
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    for new, old in overlap.select("campaign_id", "old").iter_rows():
+        if new not in mapping and old not in taken:
+            mapping[new] = old
+            taken.add(old)
+    return mapping
+
+
+def export_parquet(path: Path, out: Path) -> list[Path]:
+    """Every table as OUT/<table>.parquet (written beside, then renamed into place)."""
+    out.mkdir(parents=True, exist_ok=True)
+    con = connect(path, read_only=True)
+    written = []
+    try:
+        names = [
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        ]
+        for name in sorted(names):
+            target = out / f"{name}.parquet"
+            tmp = out / f".{name}.parquet.tmp"
+            con.execute(f"COPY {name} TO '{tmp}' (FORMAT parquet)")
+            os.replace(tmp, target)
+            written.append(target)
+    finally:
+        con.close()
+    return written

@@ -1,0 +1,211 @@
+"""The nightly job: idempotent per date, stable campaign ids, alerts once, survives SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from detector import simulate as sim
+from detector import warehouse as wh
+from detector.cli import app
+from features import ingest as ingest_mod
+
+runner = CliRunner()
+TABLES = ("account_scores", "campaigns", "campaign_members", "evidence", "alert_outbox")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nightly")
+    world = sim.simulate(sim.scenario("default", accounts=200, days=6, seed=31, volume_scale=0.4))
+    world.requests.write_parquet(root / "requests.parquet")
+    world.accounts.write_parquet(root / "accounts.parquet")
+    world.labels.write_parquet(root / "labels.parquet")
+    for table, name in (("requests", "requests"), ("accounts", "accounts")):
+        ingest_mod.run([root / f"{name}.parquet"], root / "store", ingest_mod.Options(table=table))
+    first = world.config.start.date()
+    return root / "store", first, first + timedelta(days=5), root
+
+
+def _snapshot(path: Path) -> dict:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        out = {}
+        for table in TABLES:
+            frame = pl.from_arrow(con.sql(f"SELECT * FROM {table}").to_arrow_table())
+            frame = frame.drop([c for c in ("created_at", "next_attempt_at") if c in frame.columns])
+            out[table] = frame.sort(frame.columns[:3], nulls_last=True).to_dicts()
+        runs = con.execute(
+            "SELECT run_date, status, n_accounts, n_flagged, n_campaigns, n_alerts FROM runs ORDER BY 1"
+        ).fetchall()
+        out["runs"] = runs
+        return out
+    finally:
+        con.close()
+
+
+def _nightly(store_path, first, last, warehouse, *extra):
+    return runner.invoke(
+        app,
+        [
+            "nightly",
+            "--store",
+            str(store_path),
+            "--date",
+            first.isoformat(),
+            "--until",
+            last.isoformat(),
+            "--warehouse",
+            str(warehouse),
+            *map(str, extra),
+        ],
+    )
+
+
+def test_backfill_then_rerun_gives_the_same_warehouse(store, tmp_path):
+    store_path, first, last, root = store
+    alerts = tmp_path / "alerts.toml"
+    alerts.write_text('[webhooks.case]\nurl = "http://127.0.0.1:9/hook"\ntimeout_s = 0.5\n')
+    env = {"DISTILLGUARD_WEBHOOK_SECRET_CASE": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    os.environ.update(env)
+    try:
+        result = _nightly(
+            store_path, last - timedelta(days=2), last, tmp_path / "w.duckdb", "--alerts", alerts
+        )
+        assert result.exit_code == 0, result.output
+        before = _snapshot(tmp_path / "w.duckdb")
+        result = _nightly(
+            store_path, last - timedelta(days=2), last, tmp_path / "w.duckdb", "--alerts", alerts
+        )
+        assert result.exit_code == 0, result.output
+    finally:
+        for k in env:
+            os.environ.pop(k)
+    after = _snapshot(tmp_path / "w.duckdb")
+    for table in TABLES:
+        if table == "alert_outbox":  # a rerun queues nothing new; attempts may have grown
+            key = lambda rows: sorted((r["event_id"], r["type"], r["body"]) for r in rows)  # noqa: E731
+            assert key(after[table]) == key(before[table])
+        else:
+            assert after[table] == before[table], table
+    assert len(after["runs"]) == 3 and all(r[1] == "ok" for r in after["runs"])
+    types = {r["type"] for r in after["alert_outbox"]}
+    assert "campaign.detected" in types and "account.flagged" in types
+    # campaign ids are stable from night to night and each is detected once
+    con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    per_night = con.execute(
+        "SELECT run_date, list(campaign_id ORDER BY campaign_id) FROM campaigns GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    detected = con.execute(
+        "SELECT count(*), count(DISTINCT body) FROM alert_outbox WHERE type = 'campaign.detected'"
+    ).fetchone()
+    con.close()
+    assert per_night[0][1] == per_night[-1][1] and len(per_night[0][1]) >= 2
+    assert detected[0] == len(per_night[0][1])
+
+
+def test_no_data_exits_99_and_bad_usage_2(store, tmp_path):
+    store_path, first, last, _ = store
+    result = _nightly(store_path, date(2020, 1, 1), date(2020, 1, 2), tmp_path / "w.duckdb")
+    assert result.exit_code == 99 and "no requests" in result.output
+    result = _nightly(store_path, last, first, tmp_path / "w.duckdb")
+    assert result.exit_code == 2
+    result = runner.invoke(
+        app, ["nightly", "--store", str(tmp_path / "nope"), "--date", "2026-02-02"]
+    )
+    assert result.exit_code == 2 and "not a store" in result.output
+
+
+def test_match_ids_keeps_a_growing_campaign():
+    before = pl.DataFrame(
+        {"campaign_id": ["old1"] * 4 + ["old2"] * 3, "account_id": list("abcd") + list("xyz")}
+    )
+    now = pl.DataFrame(
+        {"campaign_id": ["n1"] * 6 + ["n2"] * 2, "account_id": list("abcdef") + ["p", "q"]}
+    )
+    assert wh.match_ids(now, before) == {"n1": "old1"}
+
+
+def test_allow_listed_accounts_are_not_alerted(store, tmp_path):
+    store_path, first, last, _ = store
+    path = tmp_path / "w.duckdb"
+    con = wh.connect(path)
+    labels = pl.read_parquet(store[3] / "labels.parquet").filter(pl.col("label") == 1)
+    allowed = labels["account_id"].to_list()
+    con.executemany(
+        "INSERT INTO allowlist VALUES (?, 'test', 'analyst', now(), NULL)", [[a] for a in allowed]
+    )
+    con.close()
+    from detector import nightly as job
+    from detector.alerts.webhooks import Endpoint
+
+    ep = Endpoint("case", "http://127.0.0.1:9/x", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    job.run_date(store_path, last, path, endpoints=[ep])
+    con = duckdb.connect(str(path), read_only=True)
+    bodies = [
+        r[0]
+        for r in con.execute(
+            "SELECT body FROM alert_outbox WHERE type = 'account.flagged'"
+        ).fetchall()
+    ]
+    con.close()
+    assert not any(a in b for a in allowed for b in bodies)
+
+
+def test_sigkill_mid_run_then_rerun_equals_a_clean_run(store, tmp_path):
+    store_path, first, last, _ = store
+    clean = tmp_path / "clean.duckdb"
+    assert _nightly(store_path, last - timedelta(days=1), last, clean).exit_code == 0
+    killed = tmp_path / "killed.duckdb"
+    argv = [
+        sys.executable,
+        "-m",
+        "detector.cli",
+        "nightly",
+        "--store",
+        str(store_path),
+        "--date",
+        (last - timedelta(days=1)).isoformat(),
+        "--until",
+        last.isoformat(),
+        "--warehouse",
+        str(killed),
+    ]
+    for delay in (2.0, 6.0, 10.0):
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    rerun = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _snapshot(killed) == _snapshot(clean)
+
+
+def test_a_failed_run_is_recorded_and_alerted(store, tmp_path):
+    store_path, first, last, _ = store
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "model.json").write_text("{}")
+    (broken / "model.pt").write_bytes(b"")
+    from detector import nightly as job
+    from detector.alerts.webhooks import Endpoint
+
+    ep = Endpoint("case", "http://127.0.0.1:9/x", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    with pytest.raises(Exception, match="format"):
+        job.run_date(store_path, last, tmp_path / "w.duckdb", model=broken, endpoints=[ep])
+    con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    status = con.execute("SELECT status, error FROM runs").fetchone()
+    kinds = [r[0] for r in con.execute("SELECT type FROM alert_outbox").fetchall()]
+    con.close()
+    assert status[0] == "failed" and "format" in status[1]
+    assert kinds == ["run.failed"]
