@@ -209,3 +209,45 @@ def test_a_failed_run_is_recorded_and_alerted(store, tmp_path):
     con.close()
     assert status[0] == "failed" and "format" in status[1]
     assert kinds == ["run.failed"]
+
+
+def test_dismissed_campaign_is_re_alerted_only_after_material_growth(tmp_path):
+    from detector import nightly as job
+
+    path = tmp_path / "w.duckdb"
+    con = wh.connect(path)
+    con.executemany(
+        "INSERT INTO campaign_members VALUES (DATE '2026-03-01', 'cmp_x', ?)",
+        [[f"a{i}"] for i in range(10)],
+    )
+    con.execute(
+        "INSERT INTO verdicts VALUES ('campaign', 'cmp_x', 'dismissed', 'benchmark vendor', 'ana', now())"
+    )
+
+    def alerts(n_accounts):
+        campaigns = pl.DataFrame(
+            {
+                "campaign_id": ["cmp_x"],
+                "score": [0.9],
+                "n_accounts": [n_accounts],
+                "n_flagged": [2],
+                "reasons": [["r"]],
+            }
+        )
+        accounts = pl.DataFrame(
+            schema={
+                "account_id": pl.String,
+                "flagged": pl.Boolean,
+                "score": pl.Float64,
+                "campaign_id": pl.String,
+                "reasons": pl.List(pl.String),
+            }
+        )
+        return [e[1] for e in job._events(con, date(2026, 3, 2), accounts, campaigns, None)]
+
+    assert alerts(13) == []  # +30%: would update an open campaign, not a dismissed one
+    assert alerts(15) == ["campaign.updated"]  # +50%: material
+    con.execute("DELETE FROM verdicts")
+    assert alerts(12) == ["campaign.updated"]
+    assert alerts(11) == []
+    con.close()
