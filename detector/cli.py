@@ -509,6 +509,33 @@ def nightly(  # noqa: PLR0913
 
 
 @app.command()
+def alerts(
+    config: Annotated[
+        Path, typer.Option(help="Webhook config (TOML); secrets from the environment")
+    ],
+    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file")] = Path(
+        "warehouse.duckdb"
+    ),
+) -> None:
+    """Send the alerts that are due from the warehouse's outbox (retries between nights)."""
+    from detector.alerts import webhooks
+
+    if not warehouse.is_file():
+        raise fail(f"{warehouse}: no such warehouse; run `distillguard nightly` first")
+    try:
+        endpoints = webhooks.load_endpoints(config)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    if not endpoints:
+        raise fail(f"{config}: no [webhooks.NAME] sections")
+    sent = _deliver(warehouse, endpoints)
+    Console().print(
+        f"alerts: {sent.delivered} delivered, {sent.retried} to retry, {sent.failed} failed"
+        + (f", disabled: {', '.join(sent.disabled)}" if sent.disabled else "")
+    )
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo world, store and features")] = Path(
         "demo"

@@ -260,3 +260,28 @@ def test_slack_payload_is_plain_text():
         server.server_close()
     assert rows == [("delivered", 1)]
     assert received[0]["text"].startswith("distillguard campaign.detected: cmp_0 score 0.900")
+
+
+def test_alerts_command_delivers_what_is_due(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from detector import warehouse as wh
+    from detector.cli import app
+
+    with Receiver() as rx:
+        cfg = tmp_path / "alerts.toml"
+        cfg.write_text(f'[webhooks.case]\nurl = "{rx.url}"\n')
+        monkeypatch.setenv("DISTILLGUARD_WEBHOOK_SECRET_CASE", SECRET)
+        con = wh.connect(tmp_path / "w.duckdb")
+        eid, body = event("run.failed", {"run_date": "2026-03-01"}, "2026-03-01:x", T0)
+        enqueue(con, load_endpoints(cfg), [(eid, "run.failed", body)], T0)
+        con.close()
+        result = CliRunner().invoke(
+            app, ["alerts", "--config", str(cfg), "--warehouse", str(tmp_path / "w.duckdb")]
+        )
+    assert result.exit_code == 0, result.output
+    assert "1 delivered" in result.stdout and list(rx.events) == [eid]
+    missing = CliRunner().invoke(
+        app, ["alerts", "--config", str(cfg), "--warehouse", str(tmp_path / "none.duckdb")]
+    )
+    assert missing.exit_code == 2 and "no such warehouse" in missing.output
