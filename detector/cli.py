@@ -348,14 +348,7 @@ def score(
         counts = _load_logs(requests, accounts, store)
         data = _featurise(store, _span_window(store, date, window))
         with console.status(f"scoring {data.features.height:,} accounts"):
-            scored = scoring.score_window(
-                fitted,
-                data.features,
-                data.edges,
-                data.clusters.members,
-                data.clusters.evidence,
-                data.activity,
-            )
+            scored = scoring.score_data(fitted, data)
         out.mkdir(parents=True, exist_ok=True)
         scored.accounts.write_parquet(out / "account_scores.parquet")
         scored.campaigns.write_parquet(out / "campaigns.parquet")

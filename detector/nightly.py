@@ -66,14 +66,7 @@ def run_date(
         data = batch.featurise(store, window, progress)
         if data is None:
             raise NoData(f"{store}: no requests between {window.dates[0]} and {day}")
-        scored = scoring.score_window(
-            fitted,
-            data.features,
-            data.edges,
-            data.clusters.members,
-            data.clusters.evidence,
-            data.activity,
-        )
+        scored = scoring.score_data(fitted, data)
     except NoData:
         raise
     except Exception as exc:
@@ -83,8 +76,9 @@ def run_date(
         con = warehouse.connect(warehouse_path)
         try:
             con.execute("BEGIN TRANSACTION")
-            accounts, campaigns, members = _stable_ids(con, day, scored)
-            events = _events(con, day, accounts, campaigns, members)
+            previous = warehouse.previous_members(con, day.isoformat())
+            accounts, campaigns, members = _stable_ids(previous, scored)
+            events = _events(con, day, accounts, campaigns, previous)
             _replace(con, day, accounts, campaigns, members, data.clusters.evidence)
             at = datetime.combine(day, dtime(23, 59, 59), UTC)
             webhooks.enqueue(con, endpoints, events, at)
@@ -151,11 +145,11 @@ def record_failure(
             con.close()
 
 
-def _stable_ids(con, day: date, scored: scoring.Scored):
+def _stable_ids(previous: pl.DataFrame, scored: scoring.Scored):
     members = scored.accounts.filter(pl.col("campaign_id").is_not_null()).select(
         "campaign_id", "account_id"
     )
-    mapping = warehouse.match_ids(members, warehouse.previous_members(con, day.isoformat()))
+    mapping = warehouse.match_ids(members, previous)
     rename = pl.col("campaign_id").replace(mapping)
     return (
         scored.accounts.with_columns(rename),
@@ -164,18 +158,11 @@ def _stable_ids(con, day: date, scored: scoring.Scored):
     )
 
 
-def _events(con, day: date, accounts, campaigns, members) -> list[tuple[str, str, str]]:
+def _events(con, day: date, accounts, campaigns, previous) -> list[tuple[str, str, str]]:
+    """Alert events; `previous` is `warehouse.previous_members` before `day`."""
     at = datetime.combine(day, dtime(23, 59, 59), UTC)
     before = day.isoformat()
-    known = {
-        r[0]: r[1]
-        for r in con.execute(
-            "SELECT campaign_id, count(*) FROM campaign_members m WHERE run_date = ("
-            "SELECT max(run_date) FROM campaign_members p WHERE p.campaign_id = m.campaign_id "
-            "AND p.run_date < ?) GROUP BY campaign_id",
-            [before],
-        ).fetchall()
-    }
+    known = dict(previous.group_by("campaign_id").len().iter_rows())
     dismissed = {
         r[0]
         for r in con.execute(

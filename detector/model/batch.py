@@ -17,7 +17,7 @@ import polars as pl
 
 from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link
 from features import ingest as ingest_mod
-from features import pipeline, sources
+from features import pipeline
 from features.aggregate import feature_sql
 
 LABEL_COLUMNS = {"account_id": pl.String, "label": pl.Int8, "campaign": pl.String}
@@ -42,7 +42,7 @@ def load_logs(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, ingest_mod.Counts]:
     """Ingest request and account files into `store`; the per-table counts. Raises
-    `sources.SourceError` (or ValueError) naming an unreadable path or wrong schema."""
+    `features.sources.SourceError` (or ValueError) naming an unreadable path or wrong schema."""
     counts: dict[str, ingest_mod.Counts] = {}
     for table, paths in (("requests", requests), ("accounts", accounts)):
         if not paths:
@@ -99,7 +99,7 @@ def featurise(
 def read_labels(path: Path) -> pl.DataFrame:
     """The labels table (Parquet or JSON Lines): account_id, label (0/1), optional campaign.
     Raises ValueError naming the file and what is wrong; rows with a missing account or a label
-    other than 0/1 are dropped and counted in the `dropped` attribute of the error-free result."""
+    other than 0/1 are dropped; the last row of a repeated account wins."""
     if not path.exists():
         raise ValueError(f"{path}: no such file")
     try:
@@ -123,4 +123,4 @@ def read_labels(path: Path) -> pl.DataFrame:
     return good.unique("account_id", keep="last", maintain_order=True)
 
 
-__all__ = ["WindowData", "featurise", "load_logs", "read_labels", "span", "sources"]
+__all__ = ["WindowData", "featurise", "load_logs", "read_labels", "span"]

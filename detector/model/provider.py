@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -91,7 +90,7 @@ def fit_on_labels(
                 f"the {name} split has no {'campaign' if y.sum() == 0 else 'legitimate'} accounts: "
                 f"label more accounts (validation holds out 1 account group in {VALIDATION_SHARE})"
             )
-    fitted = fit(train, val, prep, replace(cfg), progress)
+    fitted = fit(train, val, prep, cfg, progress)
     labelled = frames[0]["label"].to_numpy()
     info = {
         "source": "provider labels",

@@ -21,7 +21,7 @@ from rich.console import Console
 from detector import simulate as sim
 from detector.model import evaluate, experiments
 from detector.model.baselines import Torch
-from detector.model.scoring import score_window
+from detector.model.scoring import ACTIVITY, score_window
 from detector.model.worlds import DAY, WorldSpec, build_all, featurise
 
 console = Console(stderr=True)
@@ -79,15 +79,7 @@ def first_flagged(model: Torch, spec: WorldSpec, window_days: int = 7) -> pl.Dat
         ex = featurise(
             world.requests, world.accounts, world.labels, end, min(day, window_days), spec.name
         )
-        activity = pl.DataFrame(
-            {"account_id": [], "first_seen": [], "last_seen": [], "n_requests": []},
-            schema={
-                "account_id": pl.String,
-                "first_seen": pl.Datetime("us", "UTC"),
-                "last_seen": pl.Datetime("us", "UTC"),
-                "n_requests": pl.Int64,
-            },
-        )
+        activity = pl.DataFrame(schema=ACTIVITY)
         scored = score_window(
             model.fitted, ex.features, ex.edges, ex.members, ex.evidence, activity, False
         )

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from detector.model import explain
+from detector.model.batch import WindowData
 from detector.model.graph import make_graph, structure
 from detector.model.train import Fitted, predict
 
@@ -45,6 +46,15 @@ EXPLAIN_LIMIT = 2000
 (about 3 ms each on two cores); the rest carry their campaign's reasons."""
 
 
+ACTIVITY = {
+    "account_id": pl.String,
+    "first_seen": pl.Datetime("us", "UTC"),
+    "last_seen": pl.Datetime("us", "UTC"),
+    "n_requests": pl.Int64,
+}
+"""What `score_window` needs to know of each account's requests (for campaign rows)."""
+
+
 @dataclass(frozen=True)
 class Scored:
     accounts: pl.DataFrame  # ACCOUNT_SCORES columns
@@ -53,6 +63,19 @@ class Scored:
 
 def campaign_id(members: list[str]) -> str:
     return "cmp_" + hashlib.sha256(min(members).encode()).hexdigest()[:12]
+
+
+def score_data(fitted: Fitted, data: WindowData, **options) -> Scored:
+    """`score_window` over what `batch.featurise` returns."""
+    return score_window(
+        fitted,
+        data.features,
+        data.edges,
+        data.clusters.members,
+        data.clusters.evidence,
+        data.activity,
+        **options,
+    )
 
 
 def score_window(

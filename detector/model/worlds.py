@@ -25,6 +25,7 @@ from detector import simulate as sim
 from detector.linking.frames import link_frames
 
 CACHE_VERSION = "1"
+_PARTS = ("features", "edges", "members", "evidence")
 DAY = 86400.0
 
 # Optional columns that real logs often lack; `sparse` worlds null some of them.
@@ -154,7 +155,7 @@ def build(spec: WorldSpec, cache: Path | None = None) -> list[Example]:
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         for ex in examples:
-            for part in ("features", "edges", "members", "evidence"):
+            for part in _PARTS:
                 getattr(ex, part).write_parquet(folder / f"w{ex.window_days}-{part}.parquet")
         (folder / "done").write_text(json.dumps(asdict(spec), default=list))
     return examples
@@ -163,9 +164,6 @@ def build(spec: WorldSpec, cache: Path | None = None) -> list[Example]:
 def _load(folder: Path, name: str, window: int) -> Example:
     parts = {p: pl.read_parquet(folder / f"w{window}-{p}.parquet") for p in _PARTS}
     return Example(name, window, **parts)
-
-
-_PARTS = ("features", "edges", "members", "evidence")
 
 
 def build_all(specs: list[WorldSpec], cache: Path | None, progress=None) -> list[Example]:

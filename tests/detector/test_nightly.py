@@ -243,7 +243,12 @@ def test_dismissed_campaign_is_re_alerted_only_after_material_growth(tmp_path):
                 "reasons": pl.List(pl.String),
             }
         )
-        return [e[1] for e in job._events(con, date(2026, 3, 2), accounts, campaigns, None)]
+        return [
+            e[1]
+            for e in job._events(
+                con, date(2026, 3, 2), accounts, campaigns, wh.previous_members(con, "2026-03-02")
+            )
+        ]
 
     assert alerts(13) == []  # +30%: would update an open campaign, not a dismissed one
     assert alerts(15) == ["campaign.updated"]  # +50%: material

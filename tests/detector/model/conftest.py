@@ -6,15 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from detector.linking.cluster import EDGE_SCHEMA
 from detector.model.graph import Preprocessor, make_graph, structure
-
-EDGE_SCHEMA = {
-    "src": pl.String,
-    "dst": pl.String,
-    "edge_type": pl.String,
-    "weight": pl.Float64,
-    "evidence": pl.String,
-}
 
 
 def toy_world(seed: int, n_legit: int = 300, n_rings: int = 6, ring: int = 5):

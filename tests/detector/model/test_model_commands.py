@@ -27,6 +27,11 @@ def unseen(tmp_path_factory):
     return out
 
 
+def _train(requests, labels, model_out, *extra):
+    args = ["train", "--requests", requests, "--labels", labels, "--model-out", model_out, *extra]
+    return runner.invoke(app, [str(a) for a in args])
+
+
 def _score(args):
     result = runner.invoke(app, ["score", *map(str, args)])
     assert result.exit_code == 0, result.output
@@ -86,21 +91,14 @@ def test_shipped_model_scores_an_unseen_world(unseen, tmp_path):
 
 def test_train_then_score_with_own_labels(unseen, tmp_path):
     model = tmp_path / "model"
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "--requests",
-            str(unseen / "requests.parquet"),
-            "--accounts",
-            str(unseen / "accounts.parquet"),
-            "--labels",
-            str(unseen / "labels.parquet"),
-            "--model-out",
-            str(model),
-            "--epochs",
-            "15",
-        ],
+    result = _train(
+        unseen / "requests.parquet",
+        unseen / "labels.parquet",
+        model,
+        "--accounts",
+        unseen / "accounts.parquet",
+        "--epochs",
+        "15",
     )
     assert result.exit_code == 0, result.output
     assert "Validation (held-out clusters)" in result.stdout
@@ -176,18 +174,7 @@ def test_bad_model_and_labels_exit_2(unseen, tmp_path):
     assert result.exit_code == 2 and "retrain" in result.output
     labels = tmp_path / "labels.parquet"
     pl.DataFrame({"account_id": ["a"], "verdict": [1]}).write_parquet(labels)
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "--requests",
-            str(unseen / "requests.parquet"),
-            "--labels",
-            str(labels),
-            "--model-out",
-            str(tmp_path / "x"),
-        ],
-    )
+    result = _train(unseen / "requests.parquet", labels, tmp_path / "x")
     assert result.exit_code == 2 and "lacks column(s) ['label']" in result.output
 
 
@@ -196,20 +183,7 @@ def test_train_refuses_labels_without_campaigns(unseen, tmp_path):
     pl.read_parquet(unseen / "labels.parquet").with_columns(pl.lit(0).alias("label")).write_parquet(
         labels
     )
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "--requests",
-            str(unseen / "requests.parquet"),
-            "--labels",
-            str(labels),
-            "--model-out",
-            str(tmp_path / "x"),
-            "--epochs",
-            "2",
-        ],
-    )
+    result = _train(unseen / "requests.parquet", labels, tmp_path / "x", "--epochs", "2")
     assert result.exit_code == 2 and "no campaign accounts" in result.output
 
 
