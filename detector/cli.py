@@ -502,6 +502,100 @@ def nightly(  # noqa: PLR0913
 
 
 @app.command()
+def labels(
+    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file")] = Path(
+        "warehouse.duckdb"
+    ),
+    out: Annotated[Path, typer.Option(help="Labels file to write (Parquet)")] = Path(
+        "labels.parquet"
+    ),
+) -> None:
+    """Analysts' decisions as a labels table for `distillguard train --labels`."""
+    from detector import decisions
+    from detector import warehouse as wh
+
+    try:
+        con = wh.open_waiting(warehouse, read_only=True)
+    except (FileNotFoundError, wh.WarehouseBusy) as exc:
+        raise fail(str(exc)) from exc
+    try:
+        frame = decisions.labels(con)
+    finally:
+        con.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(out)
+    Console().print(
+        f"{frame.height:,} labelled account(s) ({int(frame['label'].sum()):,} campaign, "
+        f"{frame.height - int(frame['label'].sum()):,} legitimate) from analysts' decisions "
+        f"in {warehouse}; wrote {out}."
+    )
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _oidc_configured() -> bool:
+    import tomllib
+
+    for secrets in (Path(".streamlit/secrets.toml"), Path.home() / ".streamlit/secrets.toml"):
+        if secrets.is_file() and "auth" in tomllib.loads(secrets.read_text()):
+            return True
+    return False
+
+
+@app.command()
+def dashboard(
+    warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file")] = Path(
+        "warehouse.duckdb"
+    ),
+    address: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8501,
+    roles: Annotated[
+        Path | None, typer.Option(help="Roles file (TOML: analysts = [...], viewers = [...])")
+    ] = None,
+    trusted_header: Annotated[
+        str | None,
+        typer.Option(help="Take the user from this header set by an authenticating proxy"),
+    ] = None,
+    read_only: Annotated[bool, typer.Option(help="Everyone is a viewer")] = False,
+) -> None:
+    """Serve the Streamlit triage dashboard (localhost only unless login is configured)."""
+    import os
+    import subprocess
+    import sys
+
+    import dashboards
+
+    if address not in LOOPBACK and not (trusted_header or _oidc_configured()):
+        raise fail(
+            f"--address {address} would serve beyond this machine without login: configure "
+            "st.login ([auth] in .streamlit/secrets.toml) or --trusted-header behind a proxy"
+        )
+    if roles is not None and not roles.is_file():
+        raise fail(f"--roles {roles}: no such file")
+    if not warehouse.is_file():
+        console.print(f"[yellow]note:[/yellow] {warehouse} does not exist yet; the pages say so")
+    env = os.environ | {"DISTILLGUARD_WAREHOUSE": str(warehouse.resolve())}
+    if roles is not None:
+        env["DISTILLGUARD_ROLES"] = str(roles.resolve())
+    if trusted_header:
+        env["DISTILLGUARD_TRUSTED_HEADER"] = trusted_header
+    if read_only:
+        env["DISTILLGUARD_ROLE"] = "viewer"
+    app_file = Path(dashboards.__file__).parent / "app.py"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app_file),
+        "--server.address", address, "--server.port", str(port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    console.print(f"Dashboard on http://{address}:{port} (Ctrl-C stops it)")
+    try:
+        raise typer.Exit(subprocess.run(command, env=env).returncode)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command()
 def alerts(
     config: Annotated[
         Path, typer.Option(help="Webhook config (TOML); secrets from the environment")

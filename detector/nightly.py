@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from detector import warehouse
+from detector import casefile, warehouse
 from detector.alerts import webhooks
 from detector.model import artifact, batch, scoring
 from features import pipeline
@@ -67,6 +67,7 @@ def run_date(
         if data is None:
             raise NoData(f"{store}: no requests between {window.dates[0]} and {day}")
         scored = scoring.score_data(fitted, data)
+        case = _case_file(store, window, data, scored)
     except NoData:
         raise
     except Exception as exc:
@@ -77,9 +78,17 @@ def run_date(
         try:
             con.execute("BEGIN TRANSACTION")
             previous = warehouse.previous_members(con, day.isoformat())
-            accounts, campaigns, members = _stable_ids(previous, scored)
+            accounts, campaigns, members, rename = _stable_ids(previous, scored)
+            campaigns = campaigns.join(
+                case.pop("tactics").with_columns(rename), on="campaign_id", how="left"
+            )
             events = _events(con, day, accounts, campaigns, previous)
-            _replace(con, day, accounts, campaigns, members, data.clusters.evidence)
+            frames = _frames(accounts, campaigns, members, data)
+            frames |= {
+                name: frame.with_columns(rename) if "campaign_id" in frame.columns else frame
+                for name, frame in case.items()
+            }
+            replace_night(con, day, frames)
             at = datetime.combine(day, dtime(23, 59, 59), UTC)
             webhooks.enqueue(con, endpoints, events, at)
             con.execute(
@@ -155,7 +164,27 @@ def _stable_ids(previous: pl.DataFrame, scored: scoring.Scored):
         scored.accounts.with_columns(rename),
         scored.campaigns.with_columns(rename),
         members.with_columns(rename),
+        rename,
     )
+
+
+def _case_file(store: Path, window: pipeline.Window, data, scored) -> dict[str, pl.DataFrame]:
+    """The bounded extras the dashboard shows (see `detector.casefile`), by tonight's raw ids."""
+    members = scored.accounts.filter(pl.col("campaign_id").is_not_null()).select(
+        "campaign_id", "account_id"
+    )
+    watched = scored.accounts.filter(pl.col("flagged") | pl.col("campaign_id").is_not_null())[
+        "account_id"
+    ].to_list()
+    links = casefile.campaign_links(data.edges, members)
+    return {
+        "account_features": data.features.drop("feature_set", strict=False),
+        "daily_requests": casefile.daily_requests(store, window),
+        "hourly_requests": casefile.hourly_activity(store, window, watched),
+        "campaign_links": links,
+        "samples": casefile.samples(store, window, members),
+        "tactics": casefile.tactics(data.features, members, links),
+    }
 
 
 def _events(con, day: date, accounts, campaigns, previous) -> list[tuple[str, str, str]]:
@@ -166,13 +195,16 @@ def _events(con, day: date, accounts, campaigns, previous) -> list[tuple[str, st
     dismissed = {
         r[0]
         for r in con.execute(
-            "SELECT subject_id FROM verdicts WHERE subject_kind = 'campaign' AND verdict = 'dismissed'"
+            f"SELECT subject_id FROM ({warehouse.CURRENT_VERDICTS}) WHERE subject_kind = 'campaign' "
+            "AND verdict = 'dismissed'"
         ).fetchall()
     }
     allowed = {
         r[0]
         for r in con.execute(
-            "SELECT account_id FROM allowlist WHERE expires_at IS NULL OR expires_at > ?", [at]
+            f"SELECT account_id FROM ({warehouse.CURRENT_ALLOWLIST}) "
+            "WHERE expires_at IS NULL OR expires_at > ?",
+            [at],
         ).fetchall()
     }
     flagged_before = {
@@ -219,10 +251,9 @@ def _events(con, day: date, accounts, campaigns, previous) -> list[tuple[str, st
     return events
 
 
-def _replace(con, day: date, accounts, campaigns, members, evidence) -> None:
-    for table in warehouse.PER_DATE:
-        con.execute(f"DELETE FROM {table} WHERE run_date = ?", [day])
-    frames = {
+def _frames(accounts, campaigns, members, data) -> dict[str, pl.DataFrame]:
+    evidence = data.clusters.evidence
+    return {
         "account_scores": accounts.select(
             "account_id", "score", "flagged", "campaign_id", "reasons", "cluster"
         ),
@@ -236,12 +267,20 @@ def _replace(con, day: date, accounts, campaigns, members, evidence) -> None:
             "n_requests",
             "reasons",
             "cluster",
+            "tactics",
         ),
         "campaign_members": members.select("campaign_id", "account_id"),
         "evidence": evidence.select(
             "cluster", "edge_type", pl.col("n_edges").cast(pl.Int64), "weight", "top_values"
         ),
     }
+
+
+def replace_night(con, day: date, frames: dict[str, pl.DataFrame]) -> None:
+    """Replace the date's rows of every per-date table with `frames` (table -> rows), inside
+    the caller's transaction."""
+    for table in warehouse.PER_DATE:
+        con.execute(f"DELETE FROM {table} WHERE run_date = ?", [day])
     for table, frame in frames.items():
         # parallel float sums differ in the last bits from run to run; a rerun must not
         frame = frame.with_columns(pl.col(pl.Float64).round(12))

@@ -3,8 +3,8 @@
 One file. Per-date tables (`account_scores`, `campaigns`, `campaign_members`, `evidence`) are
 replaced whole for a date inside one transaction together with its `runs` row and its alert
 outbox rows, so a rerun replaces and a run killed at any point leaves either the old or the new
-results for that date, never a mix. Analysts' tables (`verdicts`, `allowlist`, `audit_log`) are
-never touched by the job.
+results for that date, never a mix. Analysts' tables (`verdicts`, `allowlist`, `assignments`,
+`audit_log`) are never touched by the job; `detector.decisions` is their only writer.
 
 Campaign identity: a new night's campaign takes the id of the most recent earlier campaign
 with which it shares at least half of the smaller one's members (best overlap first), so a
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import duckdb
 import polars as pl
 
 from detector.alerts.webhooks import OUTBOX_DDL
+from features.registry import FEATURES
 
 DDL = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -39,7 +41,18 @@ CREATE TABLE IF NOT EXISTS campaigns (
     first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, n_requests BIGINT, reasons VARCHAR[],
     cluster VARCHAR
 );
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS tactics VARCHAR[];
 CREATE TABLE IF NOT EXISTS campaign_members (run_date DATE, campaign_id VARCHAR, account_id VARCHAR);
+CREATE TABLE IF NOT EXISTS campaign_links (
+    run_date DATE, campaign_id VARCHAR, src VARCHAR, dst VARCHAR, edge_type VARCHAR, weight DOUBLE,
+    evidence VARCHAR
+);
+CREATE TABLE IF NOT EXISTS samples (
+    run_date DATE, campaign_id VARCHAR, account_id VARCHAR, request_id VARCHAR, ts TIMESTAMPTZ,
+    request_model VARCHAR, prompt VARCHAR, prompt_chars BIGINT, response VARCHAR
+);
+CREATE TABLE IF NOT EXISTS daily_requests (run_date DATE, account_id VARCHAR, n_requests BIGINT, n_tokens BIGINT);
+CREATE TABLE IF NOT EXISTS hourly_requests (run_date DATE, account_id VARCHAR, hour TIMESTAMPTZ, n_requests BIGINT);
 CREATE TABLE IF NOT EXISTS evidence (
     run_date DATE, cluster VARCHAR, edge_type VARCHAR, n_edges BIGINT, weight DOUBLE,
     top_values VARCHAR[]
@@ -52,12 +65,42 @@ CREATE TABLE IF NOT EXISTS allowlist (
     account_id VARCHAR, reason VARCHAR, analyst VARCHAR, added_at TIMESTAMPTZ,
     expires_at TIMESTAMPTZ
 );
+CREATE TABLE IF NOT EXISTS assignments (
+    campaign_id VARCHAR, analyst VARCHAR, assigned_by VARCHAR, assigned_at TIMESTAMPTZ
+);
 CREATE TABLE IF NOT EXISTS audit_log (
     logged_at TIMESTAMPTZ, actor VARCHAR, action VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
     before VARCHAR, after VARCHAR
 );
 """
-PER_DATE = ("account_scores", "campaigns", "campaign_members", "evidence")
+FEATURES_DDL = (
+    "CREATE TABLE IF NOT EXISTS account_features (run_date DATE, account_id VARCHAR, "
+    + ", ".join(f"{f.name} {f.dtype}" for f in FEATURES)
+    + ")"
+)
+PER_DATE = (
+    "account_scores",
+    "campaigns",
+    "campaign_members",
+    "evidence",
+    "account_features",
+    "campaign_links",
+    "samples",
+    "daily_requests",
+    "hourly_requests",
+)
+CURRENT_VERDICTS = (
+    "SELECT * FROM verdicts QUALIFY row_number() OVER "
+    "(PARTITION BY subject_kind, subject_id ORDER BY decided_at DESC) = 1"
+)
+"""Verdicts are appended, never updated: a subject's verdict is its latest row."""
+CURRENT_ALLOWLIST = (
+    "SELECT * FROM allowlist QUALIFY row_number() OVER "
+    "(PARTITION BY account_id ORDER BY added_at DESC) = 1"
+)
+"""Allow-list rows are appended: an account's entry is its latest (removal = expiry now)."""
+DECISIONS = ("verdicts", "allowlist", "assignments", "audit_log")
+"""The analysts' tables: written by the dashboard only, never by the nightly job."""
 MIN_OVERLAP = 0.5
 
 
@@ -83,8 +126,31 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=read_only)
     if not read_only:
         con.execute(DDL)
+        con.execute(FEATURES_DDL)
         con.execute(OUTBOX_DDL)
     return con
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds DuckDB's write lock on the warehouse for longer than we waited."""
+
+
+def open_waiting(path: Path, read_only: bool, wait_s: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """`connect`, waiting up to `wait_s` while another process (the nightly job writing a night,
+    an analyst's decision) holds the file. Raises WarehouseBusy after that, FileNotFoundError when
+    a read-only open finds no warehouse."""
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"{path}: no warehouse here (run `distillguard nightly` first)")
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(f"{path}: busy (another process is writing it); try again") from exc
+            time.sleep(0.1)
 
 
 def previous_members(con: duckdb.DuckDBPyConnection, before: str) -> pl.DataFrame:

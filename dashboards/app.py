@@ -1,0 +1,36 @@
+"""The distillguard triage dashboard: `distillguard dashboard --warehouse W` starts it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import access, ui
+
+st.set_page_config(page_title="distillguard triage", page_icon=":material/policy:", layout="wide")
+
+user = access.current_user()
+if user.role is None:
+    st.error(f"{user.name} has no role in the roles file; ask an administrator for access.")
+    st.stop()
+st.session_state["user"] = user
+
+pages = [
+    st.Page(
+        "pages/queue.py",
+        title="Campaign queue",
+        icon=":material/list:",
+        url_path="queue",
+        default=True,
+    ),
+    st.Page("pages/campaign.py", title="Campaign", icon=":material/hub:", url_path="campaign"),
+    st.Page(
+        "pages/account.py", title="Account", icon=":material/person_search:", url_path="account"
+    ),
+    st.Page("pages/runs.py", title="Runs and model", icon=":material/monitoring:", url_path="runs"),
+    st.Page("pages/decisions.py", title="Decisions", icon=":material/gavel:", url_path="decisions"),
+]
+navigation = st.navigation(pages)
+with st.sidebar:
+    st.caption(f"{user.name} · {user.role} · {user.how}")
+    st.caption(f"Warehouse: {ui.warehouse_path()}")
+navigation.run()

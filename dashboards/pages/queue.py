@@ -1,0 +1,75 @@
+"""Campaign queue: the night's campaigns by score, filtered, paged, with bulk decisions."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboards import queries, ui
+
+st.title("Campaign queue")
+ui.flash()
+day = ui.night()
+
+left, middle, right, far = st.columns([3, 2, 3, 2])
+statuses = left.multiselect("Status", queries.STATUSES, default=["new", "open"], key="q_status")
+min_score = middle.slider("Minimum score", 0.0, 1.0, 0.0, 0.05, key="q_score")
+tactics = right.multiselect("Tactic", ui.read("tactic_names", day), key="q_tactic")
+who = far.selectbox("Assignee", ["anyone", "me", "unassigned"], key="q_assignee")
+assignee = {"anyone": None, "me": ui.user().name, "unassigned": ""}[who]
+
+rows, total = ui.paged("q_page", "queue", day, statuses, min_score, tactics, assignee)
+if total == 0:
+    st.info(f"No campaign matches these filters on {day.isoformat()}.")
+    st.stop()
+
+shown = rows.with_columns(
+    ("campaign?id=" + pl.col("campaign_id")).alias("open"),
+    pl.col("tactics").list.join(", "),
+).select(
+    "open",
+    "score",
+    "status",
+    "n_accounts",
+    "growth",
+    "n_flagged",
+    "assignee",
+    "first_seen",
+    "last_seen",
+    "n_requests",
+    "tactics",
+)
+ui.table(
+    shown,
+    column_config={
+        "open": st.column_config.LinkColumn(
+            "campaign", display_text=r"campaign\?id=(.*)", width="medium"
+        ),
+        "score": st.column_config.ProgressColumn(
+            "score", min_value=0.0, max_value=1.0, format="%.3f"
+        ),
+        "growth": st.column_config.NumberColumn(
+            "growth", help="accounts added since the night before"
+        ),
+    },
+)
+ui.pager("q_page", total, queries.PAGE)
+
+if ui.user().can_decide:
+    st.subheader("Bulk actions")
+    ids = rows["campaign_id"].to_list()
+    every = st.checkbox("Select every campaign on this page", key="q_all")
+    chosen = st.multiselect("Campaigns", ids, default=ids if every else [], key="q_chosen")
+    reason = st.text_input("Reason (required for confirm and dismiss)", key="q_reason")
+    to = st.text_input("Assign to (analyst)", key="q_to")
+    claim, give, drop, confirm, dismiss = st.columns(5)
+    if claim.button("Claim", key="q_claim", disabled=not chosen):
+        ui.record("assign", campaign_ids=chosen, analyst=ui.user().name)
+    if give.button("Assign", key="q_give", disabled=not chosen):
+        ui.record("assign", campaign_ids=chosen, analyst=to)
+    if drop.button("Unassign", key="q_drop", disabled=not chosen):
+        ui.record("assign", campaign_ids=chosen, analyst=None)
+    if confirm.button("Confirm", key="q_confirm", disabled=not chosen, type="primary"):
+        ui.record("decide", kind="campaign", ids=chosen, verdict="confirmed", reason=reason)
+    if dismiss.button("Dismiss", key="q_dismiss", disabled=not chosen):
+        ui.record("decide", kind="campaign", ids=chosen, verdict="dismissed", reason=reason)

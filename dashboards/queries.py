@@ -1,0 +1,412 @@
+"""Every query the dashboard runs: parameterised SQL over the warehouse, aggregated in DuckDB.
+
+Functions take an open read-only connection and plain values, return polars frames, and never
+return more than a page of rows (or an aggregate), so nothing here can send a whole table to
+the browser. No value is ever formatted into SQL text; all of them travel as parameters.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import polars as pl
+
+from detector import warehouse
+from detector.decisions import CURRENT_ASSIGNMENTS
+
+Con = duckdb.DuckDBPyConnection
+PAGE = 50
+STATUSES = ("new", "open", "confirmed", "dismissed")
+"""A campaign's status: its analyst verdict, else `new` on its first night, else `open`."""
+
+
+def frame(con: Con, sql: str, params: list | None = None) -> pl.DataFrame:
+    return pl.from_arrow(con.sql(sql, params=params or []).to_arrow_table())
+
+
+def scalar(con: Con, sql: str, params: list | None = None):
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
+def run_dates(con: Con) -> list[date]:
+    """Dates with scores, newest first."""
+    rows = con.execute(
+        "SELECT run_date FROM runs WHERE status = 'ok' ORDER BY run_date DESC"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+_QUEUE = f"""
+WITH c AS (SELECT * FROM campaigns WHERE run_date = $day),
+prev AS (
+    SELECT campaign_id, n_accounts AS previous_n FROM campaigns
+    WHERE run_date = (SELECT max(run_date) FROM campaigns WHERE run_date < $day)
+),
+firsts AS (
+    SELECT campaign_id, min(run_date) AS first_night FROM campaigns
+    WHERE campaign_id IN (SELECT campaign_id FROM c) GROUP BY campaign_id
+),
+v AS (SELECT subject_id, verdict FROM ({warehouse.CURRENT_VERDICTS}) WHERE subject_kind = 'campaign'),
+a AS ({CURRENT_ASSIGNMENTS}),
+q AS (
+    SELECT c.campaign_id, c.score, c.n_accounts, c.n_flagged,
+           c.n_accounts - coalesce(prev.previous_n, 0) AS growth,
+           CASE WHEN v.verdict IN ('confirmed', 'dismissed') THEN v.verdict
+                WHEN firsts.first_night = $day THEN 'new' ELSE 'open' END AS status,
+           a.analyst AS assignee, c.first_seen, c.last_seen, c.n_requests,
+           coalesce(c.tactics, []) AS tactics
+    FROM c LEFT JOIN prev USING (campaign_id) LEFT JOIN firsts USING (campaign_id)
+    LEFT JOIN v ON v.subject_id = c.campaign_id LEFT JOIN a USING (campaign_id)
+)
+SELECT * FROM q
+WHERE list_contains($statuses, status) AND score >= $min_score
+  AND (len($tactics) = 0 OR list_has_any(tactics, $tactics))
+  AND ($assignee IS NULL OR ($assignee = '' AND assignee IS NULL) OR assignee = $assignee)
+"""
+
+
+def queue(
+    con: Con,
+    day: date,
+    statuses: list[str],
+    min_score: float = 0.0,
+    tactics: list[str] | None = None,
+    assignee: str | None = None,
+    page: int = 0,
+    page_size: int = PAGE,
+) -> tuple[pl.DataFrame, int]:
+    """One page of the night's campaigns (highest score, then largest, first) and how many
+    match. `assignee`: None any, "" unassigned, else that analyst."""
+    params = {
+        "day": day,
+        "statuses": list(statuses),
+        "min_score": float(min_score),
+        "tactics": list(tactics or []),
+        "assignee": assignee,
+    }
+    total = scalar(con, f"SELECT count(*) FROM ({_QUEUE})", params)
+    rows = frame(
+        con,
+        f"{_QUEUE} ORDER BY score DESC, n_accounts DESC, campaign_id LIMIT $limit OFFSET $offset",
+        params | {"limit": page_size, "offset": page * page_size},
+    )
+    return rows, int(total or 0)
+
+
+def tactic_names(con: Con, day: date) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT unnest(tactics) AS t FROM campaigns WHERE run_date = ? ORDER BY t", [day]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def campaign(con: Con, campaign_id: str, day: date) -> dict | None:
+    """The campaign's row on `day` with status and assignee, or None."""
+    rows = frame(
+        con,
+        f"""SELECT * FROM ({_QUEUE}) WHERE campaign_id = $cid""",
+        {
+            "day": day,
+            "statuses": list(STATUSES),
+            "min_score": 0.0,
+            "tactics": [],
+            "assignee": None,
+            "cid": campaign_id,
+        },
+    )
+    if rows.is_empty():
+        return None
+    row = rows.row(0, named=True)
+    row["reasons"] = scalar(
+        con,
+        "SELECT reasons FROM campaigns WHERE run_date = ? AND campaign_id = ?",
+        [day, campaign_id],
+    )
+    row["cluster"] = scalar(
+        con,
+        "SELECT cluster FROM campaigns WHERE run_date = ? AND campaign_id = ?",
+        [day, campaign_id],
+    )
+    return row
+
+
+def campaign_nights(con: Con, campaign_id: str) -> pl.DataFrame:
+    """run_date, n_accounts, n_flagged, score of every night the campaign was seen."""
+    return frame(
+        con,
+        "SELECT run_date, n_accounts, n_flagged, score FROM campaigns WHERE campaign_id = ? "
+        "ORDER BY run_date",
+        [campaign_id],
+    )
+
+
+def latest_night(con: Con, campaign_id: str) -> date | None:
+    return scalar(con, "SELECT max(run_date) FROM campaigns WHERE campaign_id = ?", [campaign_id])
+
+
+def search_campaigns(con: Con, text: str, limit: int = 20) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT campaign_id FROM campaigns WHERE campaign_id ILIKE ? "
+        "ORDER BY campaign_id LIMIT ?",
+        [f"%{text}%", limit],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+_MEMBERS = f"""
+SELECT s.account_id, s.score, s.flagged, d.n_requests AS requests_that_day,
+       v.verdict AS account_verdict,
+       (al.account_id IS NOT NULL) AS allow_listed
+FROM campaign_members m
+JOIN account_scores s ON s.run_date = m.run_date AND s.account_id = m.account_id
+LEFT JOIN daily_requests d ON d.run_date = m.run_date AND d.account_id = m.account_id
+LEFT JOIN (SELECT subject_id, verdict FROM ({warehouse.CURRENT_VERDICTS})
+           WHERE subject_kind = 'account') v ON v.subject_id = m.account_id
+LEFT JOIN (SELECT account_id FROM ({warehouse.CURRENT_ALLOWLIST})
+           WHERE expires_at IS NULL OR expires_at > now()) al ON al.account_id = m.account_id
+WHERE m.run_date = $day AND m.campaign_id = $cid
+"""
+
+
+def members(
+    con: Con, campaign_id: str, day: date, page: int = 0, page_size: int = PAGE
+) -> tuple[pl.DataFrame, int]:
+    params = {"day": day, "cid": campaign_id}
+    total = scalar(con, f"SELECT count(*) FROM ({_MEMBERS})", params)
+    rows = frame(
+        con,
+        f"{_MEMBERS} ORDER BY s.score DESC, s.account_id LIMIT $limit OFFSET $offset",
+        params | {"limit": page_size, "offset": page * page_size},
+    )
+    return rows, int(total or 0)
+
+
+def member_ids(con: Con, campaign_id: str, day: date) -> list[str]:
+    """All member ids (for a decision on the whole campaign; never sent to the browser)."""
+    rows = con.execute(
+        "SELECT account_id FROM campaign_members WHERE run_date = ? AND campaign_id = ? "
+        "ORDER BY account_id",
+        [day, campaign_id],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def graph(con: Con, campaign_id: str, day: date, max_nodes: int = 150):
+    """Nodes (the top `max_nodes` members by score, with their current verdict) and the typed
+    links among them."""
+    nodes = frame(
+        con,
+        f"SELECT account_id, score, flagged, coalesce(CASE WHEN allow_listed THEN 'allow-listed' "
+        f"END, account_verdict, 'none') AS verdict FROM ({_MEMBERS}) "
+        f"ORDER BY score DESC, account_id LIMIT $n",
+        {"day": day, "cid": campaign_id, "n": max_nodes},
+    )
+    edges = frame(
+        con,
+        "SELECT src, dst, edge_type, weight, evidence FROM campaign_links "
+        "WHERE run_date = ? AND campaign_id = ? AND list_contains(?, src) AND list_contains(?, dst)",
+        [day, campaign_id, nodes["account_id"].to_list(), nodes["account_id"].to_list()],
+    )
+    return nodes, edges
+
+
+def timeline(con: Con, campaign_id: str, day: date, max_accounts: int = 40) -> pl.DataFrame:
+    """account_id, hour, n_requests of the campaign's busiest members over the window."""
+    return frame(
+        con,
+        """
+        WITH m AS (SELECT account_id FROM campaign_members WHERE run_date = ? AND campaign_id = ?),
+        h AS (SELECT account_id, hour, n_requests FROM hourly_requests
+              WHERE run_date = ? AND account_id IN (SELECT account_id FROM m)),
+        top AS (SELECT account_id FROM h GROUP BY account_id
+                ORDER BY sum(n_requests) DESC, account_id LIMIT ?)
+        SELECT * FROM h WHERE account_id IN (SELECT account_id FROM top) ORDER BY hour
+        """,
+        [day, campaign_id, day, max_accounts],
+    )
+
+
+def evidence(con: Con, cluster: str | None, day: date) -> pl.DataFrame:
+    """The link types holding the campaign's cluster together and their shared values."""
+    return frame(
+        con,
+        "SELECT edge_type, n_edges, weight, top_values FROM evidence "
+        "WHERE run_date = ? AND cluster = ? ORDER BY weight DESC, edge_type",
+        [day, cluster],
+    )
+
+
+def samples(con: Con, campaign_id: str, day: date, limit: int = 12) -> pl.DataFrame:
+    return frame(
+        con,
+        "SELECT account_id, request_id, ts, request_model, prompt, prompt_chars, response "
+        "FROM samples WHERE run_date = ? AND campaign_id = ? ORDER BY account_id, request_id "
+        "LIMIT ?",
+        [day, campaign_id, limit],
+    )
+
+
+def find_accounts(con: Con, text: str, limit: int = 20) -> list[str]:
+    rows = con.execute(
+        "SELECT DISTINCT account_id FROM account_scores WHERE starts_with(account_id, ?) "
+        "ORDER BY account_id LIMIT ?",
+        [text, limit],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def account_history(con: Con, account_id: str) -> pl.DataFrame:
+    """Per night: score, flagged, campaign, requests that day, reasons."""
+    return frame(
+        con,
+        "SELECT s.run_date, s.score, s.flagged, s.campaign_id, d.n_requests, d.n_tokens, "
+        "s.reasons FROM account_scores s LEFT JOIN daily_requests d "
+        "ON d.run_date = s.run_date AND d.account_id = s.account_id "
+        "WHERE s.account_id = ? ORDER BY s.run_date",
+        [account_id],
+    )
+
+
+def account_features(con: Con, account_id: str, day: date) -> pl.DataFrame:
+    """feature, value, the median over the night's unflagged accounts (numbers only)."""
+    row = frame(
+        con,
+        "SELECT * EXCLUDE (run_date, account_id) FROM account_features "
+        "WHERE run_date = ? AND account_id = ?",
+        [day, account_id],
+    )
+    if row.is_empty():
+        return pl.DataFrame(schema={"feature": pl.String, "value": pl.String, "median": pl.Float64})
+    numeric = [c for c, t in row.schema.items() if t.is_numeric()]
+    medians = frame(
+        con,
+        "SELECT "
+        + ", ".join(f'median("{c}") AS "{c}"' for c in numeric)
+        + " FROM account_features f JOIN account_scores s USING (run_date, account_id) "
+        "WHERE f.run_date = ? AND NOT s.flagged",
+        [day],
+    ).row(0, named=True)
+    values = row.row(0, named=True)
+    return pl.DataFrame(
+        {
+            "feature": list(values),
+            "value": [str(v) if not isinstance(v, float) else f"{v:.4g}" for v in values.values()],
+            "median": [medians.get(c) for c in values],
+        },
+        schema={"feature": pl.String, "value": pl.String, "median": pl.Float64},
+    )
+
+
+def account_links(con: Con, account_id: str, day: date, limit: int = 100) -> pl.DataFrame:
+    return frame(
+        con,
+        "SELECT campaign_id, CASE WHEN src = $a THEN dst ELSE src END AS linked_account, "
+        "edge_type, weight, evidence FROM campaign_links "
+        "WHERE run_date = $day AND (src = $a OR dst = $a) ORDER BY weight DESC LIMIT $n",
+        {"a": account_id, "day": day, "n": limit},
+    )
+
+
+def account_hours(con: Con, account_id: str, day: date) -> pl.DataFrame:
+    return frame(
+        con,
+        "SELECT hour, n_requests FROM hourly_requests WHERE run_date = ? AND account_id = ? "
+        "ORDER BY hour",
+        [day, account_id],
+    )
+
+
+def decisions_on(con: Con, kind: str, subject_id: str, limit: int = 20) -> pl.DataFrame:
+    return frame(
+        con,
+        "SELECT logged_at, actor, action, before, after FROM audit_log "
+        "WHERE subject_kind = ? AND subject_id = ? ORDER BY logged_at DESC LIMIT ?",
+        [kind, subject_id, limit],
+    )
+
+
+def allow_entry(con: Con, account_id: str) -> dict | None:
+    rows = frame(
+        con,
+        f"SELECT * FROM ({warehouse.CURRENT_ALLOWLIST}) WHERE account_id = ? "
+        "AND (expires_at IS NULL OR expires_at > now())",
+        [account_id],
+    )
+    return rows.row(0, named=True) if rows.height else None
+
+
+def runs(con: Con, page: int = 0, page_size: int = 30) -> tuple[pl.DataFrame, int]:
+    total = scalar(con, "SELECT count(*) FROM runs")
+    rows = frame(
+        con,
+        "SELECT run_date, status, n_accounts, n_flagged, n_campaigns, n_alerts, n_requests, "
+        "round(seconds, 1) AS seconds, model, feature_set, finished_at, error FROM runs "
+        "ORDER BY run_date DESC LIMIT ? OFFSET ?",
+        [page_size, page * page_size],
+    )
+    return rows, int(total or 0)
+
+
+def outbox(con: Con) -> pl.DataFrame:
+    """Alert delivery: events per endpoint, type and status, with the latest error."""
+    return frame(
+        con,
+        "SELECT endpoint, type, status, count(*) AS events, max(attempts) AS max_attempts, "
+        "max(delivered_at) AS last_delivered, arg_max(last_error, next_attempt_at) AS last_error "
+        "FROM alert_outbox GROUP BY ALL ORDER BY endpoint, type, status",
+    )
+
+
+def score_quantiles(con: Con, nights: int = 30) -> pl.DataFrame:
+    """Per night: share flagged and score quantiles (drift at a glance)."""
+    return frame(
+        con,
+        "SELECT run_date, count(*) AS accounts, avg(flagged::INT) AS flagged_share, "
+        "quantile_cont(score, 0.5) AS p50, quantile_cont(score, 0.9) AS p90, "
+        "quantile_cont(score, 0.99) AS p99 FROM account_scores "
+        "WHERE run_date IN (SELECT DISTINCT run_date FROM account_scores "
+        "ORDER BY run_date DESC LIMIT ?) GROUP BY run_date ORDER BY run_date",
+        [nights],
+    )
+
+
+def score_histogram(con: Con, days: list[date], bins: int = 20) -> pl.DataFrame:
+    """run_date, bin (lower edge), share of accounts: the score distribution of some nights."""
+    return frame(
+        con,
+        "SELECT run_date, bin, count(*) / sum(count(*)) OVER (PARTITION BY run_date) AS share "
+        "FROM (SELECT run_date, least(floor(score * $bins), $bins - 1) / $bins AS bin "
+        "FROM account_scores WHERE list_contains($days, run_date)) "
+        "GROUP BY run_date, bin ORDER BY run_date, bin",
+        {"bins": bins, "days": days},
+    )
+
+
+def audit(
+    con: Con, actor: str | None = None, page: int = 0, page_size: int = PAGE
+) -> tuple[pl.DataFrame, int]:
+    where = "WHERE $actor IS NULL OR actor = $actor"
+    params = {"actor": actor}
+    total = scalar(con, f"SELECT count(*) FROM audit_log {where}", params)
+    rows = frame(
+        con,
+        f"SELECT * FROM audit_log {where} ORDER BY logged_at DESC LIMIT $limit OFFSET $offset",
+        params | {"limit": page_size, "offset": page * page_size},
+    )
+    return rows, int(total or 0)
+
+
+def allowlist(con: Con, page: int = 0, page_size: int = PAGE) -> tuple[pl.DataFrame, int]:
+    live = (
+        f"SELECT account_id, reason, analyst, added_at, expires_at FROM "
+        f"({warehouse.CURRENT_ALLOWLIST}) WHERE expires_at IS NULL OR expires_at > now()"
+    )
+    total = scalar(con, f"SELECT count(*) FROM ({live})")
+    rows = frame(
+        con,
+        f"{live} ORDER BY added_at DESC LIMIT ? OFFSET ?",
+        [page_size, page * page_size],
+    )
+    return rows, int(total or 0)
