@@ -7,6 +7,8 @@ DEMO := demo
 # Pinned so set-up is fast and repeatable: pip takes the CPU wheel where one is on disk (CI) and
 # PyPI's CUDA build elsewhere. pyproject.toml accepts any torch 2.x.
 TORCH ?= 2.13.0
+# Debian packages the tests need: a browser for the dashboard tests
+SYSTEM_DEPS := chromium fonts-dejavu-core
 
 .PHONY: demo test lint bench clean
 
@@ -19,11 +21,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# DASHBOARD=0 skips serving the dashboard at the end (it runs until Ctrl-C)
+DASHBOARD ?= 1
+
 demo: $(VENV)/.installed
 	$(BIN)/distillguard demo --out $(DEMO)
+ifeq ($(DASHBOARD),1)
+	$(BIN)/distillguard dashboard --warehouse $(DEMO)/warehouse.duckdb
+endif
 
 test: $(VENV)/.installed
-	bash scripts/system-deps.sh
+	bash scripts/system-deps.sh $(SYSTEM_DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

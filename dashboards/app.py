@@ -16,21 +16,24 @@ st.session_state["user"] = user
 
 pages = [
     st.Page(
-        "pages/queue.py",
+        "views/queue.py",
         title="Campaign queue",
         icon=":material/list:",
         url_path="queue",
         default=True,
     ),
-    st.Page("pages/campaign.py", title="Campaign", icon=":material/hub:", url_path="campaign"),
+    st.Page("views/campaign.py", title="Campaign", icon=":material/hub:", url_path="campaign"),
     st.Page(
-        "pages/account.py", title="Account", icon=":material/person_search:", url_path="account"
+        "views/account.py", title="Account", icon=":material/person_search:", url_path="account"
     ),
-    st.Page("pages/runs.py", title="Runs and model", icon=":material/monitoring:", url_path="runs"),
-    st.Page("pages/decisions.py", title="Decisions", icon=":material/gavel:", url_path="decisions"),
+    st.Page("views/runs.py", title="Runs and model", icon=":material/monitoring:", url_path="runs"),
+    st.Page("views/decisions.py", title="Decisions", icon=":material/gavel:", url_path="decisions"),
 ]
 navigation = st.navigation(pages)
 with st.sidebar:
     st.caption(f"{user.name} · {user.role} · {user.how}")
     st.caption(f"Warehouse: {ui.warehouse_path()}")
-navigation.run()
+try:
+    navigation.run()
+finally:
+    ui.close_connection()

@@ -106,7 +106,7 @@ def heatmap(hours: pl.DataFrame) -> alt.Chart:
             color=alt.Color("n_requests:Q", title="requests", scale=alt.Scale(scheme="orangered")),
             tooltip=["account_id", "hour:T", "n_requests"],
         )
-        .properties(height=max(120, 12 * hours["account_id"].n_unique()))
+        .properties(height=max(120, 18 * hours["account_id"].n_unique()))
     )
 
 
@@ -118,7 +118,7 @@ def line(frame: pl.DataFrame, x: str, y: str | list[str], title: str = "") -> al
         alt.Chart(long.to_pandas())
         .mark_line(point=True)
         .encode(
-            x=alt.X(f"{x}:T", title=None),
+            x=alt.X(f"{x}:T", title=None, axis=alt.Axis(format="%b %d", tickCount="day")),
             y=alt.Y("value:Q", title=title),
             color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
             tooltip=[f"{x}:T", "series", alt.Tooltip("value:Q", format=".4g")],
@@ -127,11 +127,17 @@ def line(frame: pl.DataFrame, x: str, y: str | list[str], title: str = "") -> al
     )
 
 
-def bars(frame: pl.DataFrame, x: str, y: str, title: str = "") -> alt.Chart:
+def bars(frame: pl.DataFrame, x: str, y: str, title: str = "", daily: bool = False) -> alt.Chart:
+    """Counts over time: one bar per day (`daily`, an ordinal axis) or per timestamp."""
+    axis = (
+        alt.X(f"yearmonthdate({x}):O", title=None, axis=alt.Axis(format="%b %d", labelAngle=0))
+        if daily
+        else alt.X(f"{x}:T", title=None)
+    )
     return (
         alt.Chart(frame.to_pandas())
         .mark_bar()
-        .encode(x=alt.X(f"{x}:T", title=None), y=alt.Y(f"{y}:Q", title=title), tooltip=[x, y])
+        .encode(x=axis, y=alt.Y(f"{y}:Q", title=title), tooltip=[x, y])
         .properties(height=200)
     )
 

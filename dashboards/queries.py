@@ -14,6 +14,8 @@ import polars as pl
 
 from detector import warehouse
 from detector.decisions import CURRENT_ASSIGNMENTS
+from detector.decisions import labels as labels  # the training labels, for the decisions page
+from features.registry import FEATURES
 
 Con = duckdb.DuckDBPyConnection
 PAGE = 50
@@ -269,18 +271,10 @@ def account_history(con: Con, account_id: str) -> pl.DataFrame:
     )
 
 
-def account_features(con: Con, account_id: str, day: date) -> pl.DataFrame:
-    """feature, value, the median over the night's unflagged accounts (numbers only)."""
-    row = frame(
-        con,
-        "SELECT * EXCLUDE (run_date, account_id) FROM account_features "
-        "WHERE run_date = ? AND account_id = ?",
-        [day, account_id],
-    )
-    if row.is_empty():
-        return pl.DataFrame(schema={"feature": pl.String, "value": pl.String, "median": pl.Float64})
-    numeric = [c for c, t in row.schema.items() if t.is_numeric()]
-    medians = frame(
+def feature_medians(con: Con, day: date) -> dict[str, float]:
+    """Each numeric feature's median over the night's unflagged accounts (one scan a night)."""
+    numeric = [f.name for f in FEATURES if f.dtype != "VARCHAR"]
+    return frame(
         con,
         "SELECT "
         + ", ".join(f'median("{c}") AS "{c}"' for c in numeric)
@@ -288,14 +282,25 @@ def account_features(con: Con, account_id: str, day: date) -> pl.DataFrame:
         "WHERE f.run_date = ? AND NOT s.flagged",
         [day],
     ).row(0, named=True)
+
+
+def account_features(con: Con, account_id: str, day: date) -> pl.DataFrame:
+    """feature, value (the account's features on `day`, as text)."""
+    row = frame(
+        con,
+        "SELECT * EXCLUDE (run_date, account_id) FROM account_features "
+        "WHERE run_date = ? AND account_id = ?",
+        [day, account_id],
+    )
+    if row.is_empty():
+        return pl.DataFrame(schema={"feature": pl.String, "value": pl.String})
     values = row.row(0, named=True)
     return pl.DataFrame(
         {
             "feature": list(values),
             "value": [str(v) if not isinstance(v, float) else f"{v:.4g}" for v in values.values()],
-            "median": [medians.get(c) for c in values],
         },
-        schema={"feature": pl.String, "value": pl.String, "median": pl.Float64},
+        schema={"feature": pl.String, "value": pl.String},
     )
 
 

@@ -1,8 +1,9 @@
 """What every page shares: the warehouse reader, paging, inert text and decision buttons.
 
-Reads open the warehouse read-only for one query and close it at once, so the nightly job can
-always take its write lock; results are cached per query and per version of the warehouse file
-(any write, the nightly's or a decision, makes a new version). Writes go through
+Reads share one read-only connection per script run, closed when the page is done (`app.py`),
+so the warehouse is never held open between runs and the nightly job can take its write lock;
+results are cached per query and per version of the warehouse file (any write, the nightly's
+or a decision, makes a new version). Writes go through
 `detector.decisions`, the only code that touches the decision tables.
 """
 
@@ -36,13 +37,29 @@ def _version(path: Path) -> tuple:
     return tuple(stamp)
 
 
+_CON = "_warehouse_connection"
+
+
+def _connection(path: Path):
+    """This run's read-only connection (opened on first use)."""
+    held = st.session_state.get(_CON)
+    if held is None or held[0] != path:
+        close_connection()
+        held = (path, warehouse.open_waiting(path, read_only=True, wait_s=5.0))
+        st.session_state[_CON] = held
+    return held[1]
+
+
+def close_connection() -> None:
+    """Release the warehouse (end of every run, and before a decision is written)."""
+    held = st.session_state.pop(_CON, None)
+    if held is not None:
+        held[1].close()
+
+
 @st.cache_data(ttl=600, max_entries=1000, show_spinner=False)
 def _cached(path: str, version: tuple, name: str, args: tuple, kwargs: tuple):
-    con = warehouse.open_waiting(Path(path), read_only=True, wait_s=5.0)
-    try:
-        return getattr(queries, name)(con, *args, **dict(kwargs))
-    finally:
-        con.close()
+    return getattr(queries, name)(_connection(Path(path)), *args, **dict(kwargs))
 
 
 def read(name: str, *args, **kwargs):
@@ -131,6 +148,7 @@ def record_all(steps: list[tuple[str, dict]]) -> None:
     if not who.can_decide:
         st.error("Viewers cannot record decisions.")
         return
+    close_connection()  # a writer needs the file to itself
     done = []
     for action, kwargs in steps:
         try:

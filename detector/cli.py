@@ -420,7 +420,7 @@ def _deliver(warehouse: Path, endpoints):
     from detector import warehouse as wh
     from detector.alerts import webhooks
 
-    con = wh.connect(warehouse)
+    con = wh.open_waiting(warehouse, read_only=False, wait_s=120)
     try:
         return webhooks.deliver(con, endpoints)
     finally:
@@ -563,8 +563,7 @@ def dashboard(
     import os
     import subprocess
     import sys
-
-    import dashboards
+    from importlib.resources import files
 
     if address not in LOOPBACK and not (trusted_header or _oidc_configured()):
         raise fail(
@@ -582,9 +581,8 @@ def dashboard(
         env["DISTILLGUARD_TRUSTED_HEADER"] = trusted_header
     if read_only:
         env["DISTILLGUARD_ROLE"] = "viewer"
-    app_file = Path(dashboards.__file__).parent / "app.py"
     command = [
-        sys.executable, "-m", "streamlit", "run", str(app_file),
+        sys.executable, "-m", "streamlit", "run", str(files("dashboards") / "app.py"),
         "--server.address", address, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip

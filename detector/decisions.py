@@ -75,9 +75,7 @@ def _write(path: Path, work) -> int:
         con.close()
 
 
-def decide(
-    path: Path, actor: str, kind: str, ids: list[str], verdict: str, reason: str
-) -> int:
+def decide(path: Path, actor: str, kind: str, ids: list[str], verdict: str, reason: str) -> int:
     """Record `verdict` on each subject; returns how many. Raises ValueError on a bad value."""
     actor = _check_text("analyst", actor)
     ids = _check_subjects(kind, ids)

@@ -74,7 +74,7 @@ def run_date(
         record_failure(warehouse_path, day, started_at, f"{type(exc).__name__}: {exc}", endpoints)
         raise
     with warehouse.locked(warehouse_path):
-        con = warehouse.connect(warehouse_path)
+        con = warehouse.open_waiting(warehouse_path, read_only=False, wait_s=120)
         try:
             con.execute("BEGIN TRANSACTION")
             previous = warehouse.previous_members(con, day.isoformat())
@@ -134,7 +134,7 @@ def record_failure(
 ) -> None:
     """Mark the date's run failed (its earlier results stay) and queue `run.failed`."""
     with warehouse.locked(warehouse_path):
-        con = warehouse.connect(warehouse_path)
+        con = warehouse.open_waiting(warehouse_path, read_only=False, wait_s=120)
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute(

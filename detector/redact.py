@@ -25,7 +25,7 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     # a run of 9 to 15 digits with the usual separators, optionally after a +
-    ("phone", re.compile(r"(?<![\w.])\+?\(?\d(?:[\s().\-]?\d){8,14}(?![\w.])")),
+    ("phone", re.compile(r"(?<![\w.])\+?\(?\d(?:[\s().\-]{0,2}\d){8,14}(?!\w)(?!\.\d)")),
 )
 
 

@@ -136,8 +136,8 @@ class WarehouseBusy(RuntimeError):
 
 
 def open_waiting(path: Path, read_only: bool, wait_s: float = 10.0) -> duckdb.DuckDBPyConnection:
-    """`connect`, waiting up to `wait_s` while another process (the nightly job writing a night,
-    an analyst's decision) holds the file. Raises WarehouseBusy after that, FileNotFoundError when
+    """`connect`, waiting up to `wait_s` while another process holds the file (the nightly job
+    writing a night, an analyst's decision, a dashboard page reading). Raises WarehouseBusy after that, FileNotFoundError when
     a read-only open finds no warehouse."""
     if read_only and not path.exists():
         raise FileNotFoundError(f"{path}: no warehouse here (run `distillguard nightly` first)")
@@ -149,7 +149,9 @@ def open_waiting(path: Path, read_only: bool, wait_s: float = 10.0) -> duckdb.Du
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() >= deadline:
-                raise WarehouseBusy(f"{path}: busy (another process is writing it); try again") from exc
+                raise WarehouseBusy(
+                    f"{path}: busy (another process is writing it); try again"
+                ) from exc
             time.sleep(0.1)
 
 

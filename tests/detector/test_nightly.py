@@ -21,7 +21,7 @@ from detector.cli import app
 from features import ingest as ingest_mod
 
 runner = CliRunner()
-TABLES = ("account_scores", "campaigns", "campaign_members", "evidence", "alert_outbox")
+TABLES = (*wh.PER_DATE, "alert_outbox")
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,48 @@ def test_backfill_then_rerun_gives_the_same_warehouse(store, tmp_path):
     con.close()
     assert per_night[0][1] == per_night[-1][1] and len(per_night[0][1]) >= 2
     assert detected[0] == len(per_night[0][1])
+
+
+def test_case_file_is_written_for_the_dashboard(store, tmp_path):
+    from detector import nightly as job
+
+    store_path, first, last, _ = store
+    path = tmp_path / "w.duckdb"
+    job.run_date(store_path, last, path)
+    con = duckdb.connect(str(path), read_only=True)
+
+    def one(sql):
+        return con.execute(sql).fetchall()
+
+    scored, featured = one(
+        "SELECT (SELECT count(*) FROM account_scores), (SELECT count(*) FROM account_features)"
+    )[0]
+    assert scored == featured > 0
+    watched = {
+        r[0]
+        for r in one(
+            "SELECT account_id FROM account_scores WHERE flagged OR campaign_id IS NOT NULL"
+        )
+    }
+    hourly = {r[0] for r in one("SELECT DISTINCT account_id FROM hourly_requests")}
+    assert hourly and hourly <= watched
+    # links only join members of the same campaign
+    assert one(
+        "SELECT count(*) FROM campaign_links l JOIN campaign_members a ON a.account_id = l.src "
+        "JOIN campaign_members b ON b.account_id = l.dst WHERE a.campaign_id <> b.campaign_id"
+    ) == [(0,)]
+    samples = one("SELECT campaign_id, prompt, prompt_chars FROM samples")
+    campaigns = {r[0] for r in one("SELECT campaign_id FROM campaigns")}
+    assert {s[0] for s in samples} == campaigns
+    assert all(len(p) <= n for _, p, n in samples)
+    assert not any(
+        "@" in p and "." in p.split("@")[-1][:30] for _, p, _ in samples if "[email]" not in p
+    )
+    tactics = one("SELECT tactics FROM campaigns")
+    assert all(t and len(t) >= 1 for (t,) in tactics)
+    daily = one("SELECT count(*), sum(n_requests) FROM daily_requests")[0]
+    assert daily[0] > 0 and daily[1] > 0
+    con.close()
 
 
 def test_no_data_exits_99_and_bad_usage_2(store, tmp_path):
@@ -255,4 +297,10 @@ def test_dismissed_campaign_is_re_alerted_only_after_material_growth(tmp_path):
     con.execute("DELETE FROM verdicts")
     assert alerts(12) == ["campaign.updated"]
     assert alerts(11) == []
+    # regression: a later verdict supersedes the dismissal (verdicts are appended, latest wins)
+    con.execute(
+        "INSERT INTO verdicts VALUES ('campaign', 'cmp_x', 'dismissed', 'b', 'ana', now() - INTERVAL 1 DAY), "
+        "('campaign', 'cmp_x', 'reopened', 'new evidence', 'bo', now())"
+    )
+    assert alerts(12) == ["campaign.updated"]
     con.close()

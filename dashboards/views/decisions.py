@@ -7,7 +7,6 @@ import io
 import streamlit as st
 
 from dashboards import queries, ui
-from detector import decisions, warehouse
 
 st.title("Decisions")
 
@@ -29,11 +28,7 @@ st.caption(
     "same table for `distillguard train --labels`."
 )
 if st.button("Prepare labels file", key="d_labels"):
-    con = warehouse.open_waiting(ui.warehouse_path(), read_only=True)
-    try:
-        labels = decisions.labels(con)
-    finally:
-        con.close()
+    labels = ui.read("labels")
     buffer = io.BytesIO()
     labels.write_parquet(buffer)
     st.write(f"{labels.height:,} labelled account(s), {int(labels['label'].sum()):,} positive.")

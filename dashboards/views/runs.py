@@ -55,7 +55,7 @@ except (OSError, ValueError) as exc:
     st.warning(f"Cannot read the model card {card}: {exc}")
     st.stop()
 cols = st.columns(4)
-cols[0].metric("model", used or "none")
+cols[0].metric("model", "shipped" if used in (None, "shipped default") else Path(used).name)
 cols[1].metric("feature set", meta.get("feature_set", "?"))
 cols[2].metric("trained", str(meta.get("created", "?"))[:10])
 cols[3].metric("threshold", f"{meta.get('threshold', float('nan')):.4g}")

@@ -22,12 +22,13 @@ if history.is_empty():
     matches = ui.read("find_accounts", text)
     st.warning(f"No scores for account {text!r}." + (" Accounts starting so:" if matches else ""))
     for account in matches:
-        st.page_link("pages/account.py", label=account, query_params={"id": account})
+        st.page_link("views/account.py", label=account, query_params={"id": account})
     st.stop()
 
 last = history.row(-1, named=True)
 night = last["run_date"]
 allowed = ui.read("allow_entry", text)
+st.caption(f"{text} · latest night {night.isoformat()}")
 cols = st.columns(4)
 cols[0].metric("score", f"{last['score']:.3f}")
 cols[1].metric("flagged", "yes" if last["flagged"] else "no")
@@ -41,7 +42,7 @@ cols[3].metric(
 )
 if last["campaign_id"]:
     st.page_link(
-        "pages/campaign.py",
+        "views/campaign.py",
         label=f"Member of campaign {last['campaign_id']}",
         query_params={"id": last["campaign_id"]},
         icon=":material/hub:",
@@ -58,7 +59,8 @@ with scores:
 with volume:
     st.subheader("Requests per day")
     st.altair_chart(
-        charts.bars(history.fill_null(0), "run_date", "n_requests", "requests"), width="stretch"
+        charts.bars(history.fill_null(0), "run_date", "n_requests", "requests", daily=True),
+        width="stretch",
     )
 hours = ui.read("account_hours", text, night)
 if hours.height:
@@ -67,7 +69,13 @@ if hours.height:
 features, links = st.columns(2)
 with features:
     st.subheader(f"Features ({night.isoformat()})")
-    ui.table(ui.read("account_features", text, night), height=420)
+    medians = ui.read("feature_medians", night)
+    features = ui.read("account_features", text, night).with_columns(
+        pl.col("feature")
+        .replace_strict(medians, default=None, return_dtype=pl.Float64)
+        .alias("median")
+    )
+    ui.table(features, height=420)
     st.caption("median: over the night's unflagged accounts")
 with links:
     st.subheader("Links within its campaign")

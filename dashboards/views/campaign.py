@@ -22,12 +22,12 @@ if night is None:
     matches = ui.read("search_campaigns", text)
     st.warning(f"No campaign {text!r}." + (" Did you mean one of these?" if matches else ""))
     for cid in matches:
-        st.page_link("pages/campaign.py", label=cid, query_params={"id": cid})
+        st.page_link("views/campaign.py", label=cid, query_params={"id": cid})
     st.stop()
 row = ui.read("campaign", text, night)
 
 st.caption(
-    f"Latest night {night.isoformat()} · status {row['status']} · "
+    f"{text} · latest night {night.isoformat()} · status {row['status']} · "
     f"assignee {row['assignee'] or 'none'}"
 )
 cols = st.columns(6)
@@ -35,8 +35,8 @@ cols[0].metric("score", f"{row['score']:.3f}")
 cols[1].metric("accounts", row["n_accounts"], delta=row["growth"] or None)
 cols[2].metric("flagged", row["n_flagged"])
 cols[3].metric("requests", f"{row['n_requests']:,}")
-cols[4].metric("first seen", row["first_seen"].strftime("%Y-%m-%d %H:%M"))
-cols[5].metric("last seen", row["last_seen"].strftime("%Y-%m-%d %H:%M"))
+cols[4].metric("first seen", row["first_seen"].strftime("%b %d"))
+cols[5].metric("last seen", row["last_seen"].strftime("%b %d"))
 if row["tactics"]:
     st.caption("Tactics: " + " · ".join(row["tactics"]))
 

@@ -1,0 +1,69 @@
+"""The real thing: `distillguard dashboard` serving over HTTP, driven by headless Chromium.
+
+Needs Debian's chromium at /usr/bin/chromium (`.ci/run` installs it through
+scripts/system-deps.sh). Screenshots go to a temporary folder, or to the folder named by
+DISTILLGUARD_SCREENSHOTS.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dashboards import serve
+from tests.dashboards.driver import rows
+
+
+@pytest.fixture
+def browser():
+    with serve.chromium() as chromium:
+        yield chromium
+
+
+def test_every_page_renders_in_chromium_and_a_decision_is_recorded(
+    browser, warehouse_file, tmp_path
+):
+    shots = Path(os.environ.get("DISTILLGUARD_SCREENSHOTS", tmp_path / "shots"))
+    with serve.running(warehouse_file, tmp_path / "server.log") as url:
+        taken = serve.screenshots(browser, url, shots, "cmp_000000", "acct_0000001")
+        assert [p.name for p in taken] == [f"{name}.png" for _, _, name in serve.PAGES]
+        assert all(p.stat().st_size > 20_000 for p in taken)
+
+        page = browser.new_page(viewport={"width": 1440, "height": 1200})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # the hostile sample: shown as text, never run, never a link
+        page.goto(url + "/campaign?id=cmp_000000")
+        serve.settle(page, "Sample prompts (redacted)")
+        page.get_by_text("1,000,", exact=False).first.click()  # the 1 MB sample's expander
+        page.get_by_text("<script>window.__pwned = 1</script>", exact=False).first.wait_for()
+        assert page.evaluate("() => window.__pwned") is None
+        assert page.locator('a[href*="evil.example"]').count() == 0
+        assert page.locator("img[src='x']").count() == 0
+
+        # a decision through the browser lands in the warehouse with its audit row
+        page.get_by_label("Reason").fill("hydra network confirmed in browser test")
+        page.get_by_role("button", name="Record decision").click()
+        serve.settle(page, "Recorded decide")
+        assert not errors, errors
+    assert rows(warehouse_file, "SELECT subject_id, verdict, analyst FROM verdicts") == [
+        ("cmp_000000", "confirmed", "alice@example.com")
+    ]
+    assert rows(warehouse_file, "SELECT action FROM audit_log") == [("confirmed",)]
+
+
+def test_the_server_refuses_to_listen_beyond_localhost_without_login(tmp_path):
+    cli = Path(sys.executable).parent / "distillguard"
+    result = subprocess.run(
+        [cli, "dashboard", "--address", "0.0.0.0", "--warehouse", str(tmp_path / "w.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "without login" in result.stdout + result.stderr

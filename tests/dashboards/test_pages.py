@@ -1,0 +1,216 @@
+"""Every page and action of the dashboard under streamlit.testing AppTest."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dashboards.conftest import HOSTILE, NIGHT
+from tests.dashboards.driver import button, open_page, rows, texts
+
+PAGES = ["views/queue.py", "views/campaign.py", "views/account.py", "views/runs.py"]
+
+
+@pytest.mark.parametrize("page", [*PAGES, "views/decisions.py"])
+def test_every_page_says_so_when_there_is_no_warehouse(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILLGUARD_WAREHOUSE", str(tmp_path / "missing.duckdb"))
+    at = open_page(page, id="anything")
+    if page == "views/decisions.py":  # reads nothing until asked; its tables say empty
+        assert at.info or at.dataframe or at.title
+    else:
+        assert any("No warehouse" in i.value for i in at.info), [i.value for i in at.info]
+    assert not (tmp_path / "missing.duckdb").exists(), "a read must never create the warehouse"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_copes_with_an_empty_warehouse(page, tmp_path, monkeypatch):
+    from detector import warehouse
+
+    path = tmp_path / "empty.duckdb"
+    warehouse.connect(path).close()
+    monkeypatch.setenv("DISTILLGUARD_WAREHOUSE", str(path))
+    at = open_page(page, id="cmp_x")
+    messages = " ".join(m.value for m in [*at.info, *at.warning])
+    assert (
+        "no successful nightly run" in messages or "No nightly run" in messages or "No " in messages
+    )
+
+
+def test_queue_lists_the_night_by_score_and_pages(warehouse_file):
+    at = open_page()
+    assert at.title[0].value == "Campaign queue"
+    table = at.dataframe[0].value
+    assert len(table) == 8
+    assert list(table["score"]) == sorted(table["score"], reverse=True)
+    assert set(table["status"]) <= {"new", "open"}
+
+
+def test_queue_filters_by_tactic_and_score(warehouse_file):
+    at = open_page()
+    tactic = at.multiselect(key="q_tactic").options[0]
+    at.multiselect(key="q_tactic").set_value([tactic]).run()
+    table = at.dataframe[0].value
+    assert 0 < len(table) < 8
+    assert all(tactic in t for t in table["tactics"])
+    at.slider(key="q_score").set_value(1.0).run()
+    assert any("No campaign matches" in i.value for i in at.info)
+
+
+def test_claim_and_bulk_confirm_from_the_queue(warehouse_file):
+    at = open_page()
+    chosen = ["cmp_000001", "cmp_000002"]
+    at.multiselect(key="q_chosen").set_value(chosen).run()
+    at.button(key="q_claim").click().run()
+    assert any("Recorded assign on 2" in s.value for s in at.success)
+    assigned = rows(warehouse_file, "SELECT campaign_id, analyst FROM assignments ORDER BY 1")
+    assert assigned == [(c, "alice@example.com") for c in chosen]
+
+    at.multiselect(key="q_chosen").set_value(chosen).run()
+    at.button(key="q_confirm").click().run()  # no reason given
+    assert any("reason is required" in e.value for e in at.error)
+    assert rows(warehouse_file, "SELECT count(*) FROM verdicts") == [(0,)]
+
+    at.multiselect(key="q_chosen").set_value(chosen).run()
+    at.text_input(key="q_reason").set_value("hydra proxy, shared cards").run()
+    at.button(key="q_confirm").click().run()
+    verdicts = rows(
+        warehouse_file, "SELECT subject_kind, subject_id, verdict, analyst FROM verdicts ORDER BY 2"
+    )
+    assert verdicts == [("campaign", c, "confirmed", "alice@example.com") for c in chosen]
+    audit = rows(warehouse_file, "SELECT action, subject_id, before, after FROM audit_log")
+    assert {a[0] for a in audit} == {"assign", "confirmed"}
+    assert all('"verdict":"confirmed"' in a[3] for a in audit if a[0] == "confirmed")
+    at.multiselect(key="q_status").set_value(["confirmed"]).run()
+    assert sorted(at.dataframe[0].value["status"]) == ["confirmed", "confirmed"]
+
+
+def test_campaign_page_shows_evidence_graph_timeline_and_members(warehouse_file):
+    at = open_page("views/campaign.py", id="cmp_000003")
+    assert [m.label for m in at.metric][:3] == ["score", "accounts", "flagged"]
+    assert len(at.get("vega_lite_chart")) == 3  # size over nights, link graph, activity
+    members = at.dataframe[-2].value
+    assert members["account_id"].str.contains("account\\?id=acct_").all()
+    assert any("share_grading" in t for t in texts(at))
+
+
+def test_campaign_lookup_suggests_close_ids(warehouse_file):
+    at = open_page("views/campaign.py", id="cmp_00000")
+    assert any("No campaign" in w.value for w in at.warning)
+    assert any("cmp_000001" in str(p.proto) for p in at.get("page_link"))
+
+
+def test_hostile_prompt_renders_as_inert_text(warehouse_file):
+    at = open_page("views/campaign.py", id="cmp_000000")
+    shown = [t for t in texts(at) if "<script>" in t]
+    assert shown, "the hostile sample is missing"
+    assert shown[0].startswith(HOSTILE[:60])  # verbatim, as text
+    assert len(shown[0]) == 4_000  # cut: the megabyte is never sent
+    rest = f"{len(HOSTILE) - 4_000:,} more characters not shown"
+    assert any(rest in c.value for c in at.caption)
+    assert not any("<script>" in m.value or "evil.example" in m.value for m in at.markdown)
+
+
+def test_campaign_decision_dismiss_and_allow_list_members(warehouse_file):
+    at = open_page("views/campaign.py", id="cmp_000004")
+    at.radio(key="c_verdict").set_value("dismissed")
+    at.text_input(key="c_reason").set_value("LLM-as-judge customer, verified")
+    at.checkbox(key="c_allow").check()
+    at.selectbox(key="c_expiry").set_value(90)
+    button(at, "Record decision").click().run()
+    assert not at.exception
+    members = rows(
+        warehouse_file,
+        "SELECT account_id FROM campaign_members WHERE run_date = ? AND campaign_id = 'cmp_000004'",
+        [NIGHT],
+    )
+    allowed = rows(warehouse_file, "SELECT account_id, expires_at > now() FROM allowlist")
+    assert sorted(a for a, _ in allowed) == sorted(m for (m,) in members)
+    assert all(live for _, live in allowed)
+    assert rows(warehouse_file, "SELECT verdict FROM verdicts") == [("dismissed",)]
+    history = at.dataframe[-1].value
+    assert list(history["action"])[:1] in (["dismissed"], ["allow"])
+
+
+def test_account_page_lookup_history_features_and_decisions(warehouse_file):
+    at = open_page("views/account.py", id="acct_0000001")
+    assert [m.label for m in at.metric][:2] == ["score", "flagged"]
+    features = at.dataframe[0].value
+    assert {"n_requests", "share_grading"} <= set(features["feature"])
+    at.radio(key="a_verdict").set_value("confirmed")
+    at.text_input(key="a_reason").set_value("same card as the hydra")
+    button(at, "Record verdict").click().run()
+    at.text_input(key="a_allow_reason").set_value("university NAT")
+    button(at, "Allow-list").click().run()
+    assert rows(warehouse_file, "SELECT count(*) FROM allowlist WHERE account_id = 'acct_0000001'")
+    button(at, "Remove from allow-list").click().run()
+    actions = rows(
+        warehouse_file,
+        "SELECT action FROM audit_log WHERE subject_id = 'acct_0000001' ORDER BY logged_at",
+    )
+    assert [a for (a,) in actions] == ["confirmed", "allow", "disallow"]
+    live = rows(
+        warehouse_file,
+        "SELECT count(*) FROM allowlist WHERE account_id = 'acct_0000001' "
+        "AND (expires_at IS NULL OR expires_at > now()) AND added_at = "
+        "(SELECT max(added_at) FROM allowlist WHERE account_id = 'acct_0000001')",
+    )
+    assert live == [(0,)]
+
+
+def test_account_lookup_of_an_unknown_id_suggests_prefix_matches(warehouse_file):
+    at = open_page("views/account.py", id="acct_000001")
+    assert any("No scores" in w.value for w in at.warning)
+    assert len(at.get("page_link")) == 10
+
+
+def test_runs_page_shows_runs_outbox_drift_and_model(warehouse_file):
+    import duckdb
+
+    con = duckdb.connect(str(warehouse_file))
+    con.execute(
+        "INSERT INTO runs (run_date, status, error) VALUES ('2026-02-16', 'failed', 'OSError: disk')"
+    )
+    con.close()
+    at = open_page("views/runs.py")
+    assert any("1 failed run" in e.value for e in at.error)
+    assert len(at.dataframe[0].value) == 4
+    assert len(at.get("vega_lite_chart")) == 2
+    assert [m.value for m in at.metric][:2] == ["shipped", "account-v1"]
+
+
+def test_decisions_page_lists_audit_and_exports_labels(warehouse_file):
+    at = open_page("views/campaign.py", id="cmp_000002")
+    at.text_input(key="c_reason").set_value("confirmed by billing")
+    button(at, "Record decision").click().run()
+    at.switch_page("views/decisions.py").run()
+    assert len(at.dataframe[0].value) == 1
+    at.button(key="d_labels").click().run()
+    assert any("positive" in m.value for m in at.markdown)
+    assert at.get("download_button")
+
+
+def test_viewers_see_everything_but_cannot_decide(warehouse_file, monkeypatch, tmp_path):
+    roles = tmp_path / "roles.toml"
+    roles.write_text('analysts = ["bob@example.com"]\nviewers = ["*@example.com"]\n')
+    monkeypatch.setenv("DISTILLGUARD_ROLES", str(roles))
+    for page in PAGES:
+        at = open_page(page, id="cmp_000001" if "campaign" in page else "acct_0000001")
+        labels = [b.label for b in at.button]
+        assert not {"Claim", "Confirm", "Record decision", "Record verdict"} & set(labels), page
+    at = open_page()
+    assert "alice@example.com · viewer · local" in [c.value for c in at.sidebar.caption]
+
+
+def test_a_user_without_a_role_is_refused(warehouse_file, monkeypatch, tmp_path):
+    roles = tmp_path / "roles.toml"
+    roles.write_text('analysts = ["bob@example.com"]\n')
+    monkeypatch.setenv("DISTILLGUARD_ROLES", str(roles))
+    at = open_page()
+    assert any("has no role" in e.value for e in at.error)
+    assert not at.dataframe
+
+
+def test_proxy_mode_refuses_requests_without_the_header(warehouse_file, monkeypatch):
+    monkeypatch.setenv("DISTILLGUARD_TRUSTED_HEADER", "X-Forwarded-Email")
+    at = open_page()
+    assert any("X-Forwarded-Email" in e.value for e in at.error)
+    assert not at.dataframe
