@@ -7,8 +7,8 @@ DEMO := demo
 # Pinned so set-up is fast and repeatable: pip takes the CPU wheel where one is on disk (CI) and
 # PyPI's CUDA build elsewhere. pyproject.toml accepts any torch 2.x.
 TORCH ?= 2.13.0
-# Debian packages the tests need: a browser for the dashboard tests
-SYSTEM_DEPS := chromium fonts-dejavu-core
+# Debian packages the tests need: a browser for the dashboard tests, Java for the Spark test
+SYSTEM_DEPS := chromium fonts-dejavu-core openjdk-17-jre-headless
 
 .PHONY: demo test lint bench clean
 

@@ -429,7 +429,9 @@ def _deliver(warehouse: Path, endpoints):
 
 @app.command()
 def nightly(  # noqa: PLR0913
-    store: StoreOption,
+    store: Annotated[
+        str, typer.Option(help="Store written by `ingest` (folder; with --engine spark any URI)")
+    ],
     date: DateOption,
     warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file")] = Path(
         "warehouse.duckdb"
@@ -445,6 +447,12 @@ def nightly(  # noqa: PLR0913
     export: Annotated[
         Path | None, typer.Option(help="Also write every warehouse table as Parquet here")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="Feature engine: duckdb (local) or spark (pip install '.[spark]')")
+    ] = "duckdb",
+    spark_master: Annotated[
+        str, typer.Option(help="Spark master with --engine spark (spark-submit's wins)")
+    ] = "local[*]",
 ) -> None:
     """Score a date (or a range) into the warehouse and send its alerts. Exit 99: no data."""
     from datetime import date as Date
@@ -464,15 +472,36 @@ def nightly(  # noqa: PLR0913
         raise fail(str(exc)) from exc
     if last < first or window_days < 1:
         raise fail("--until must not be before --date, and --window-days must be at least 1")
-    if not (store / "requests").is_dir():
+    if engine not in ("duckdb", "spark"):
+        raise fail(f"--engine must be duckdb or spark, got {engine!r}")
+    folder = job.local_store(store)
+    if engine == "duckdb" and folder is None:
+        raise fail(f"{store}: the duckdb engine reads a local folder; use --engine spark for URIs")
+    if folder is not None and not (folder / "requests").is_dir():
         raise fail(f"{store}: not a store (no requests/ folder); run `distillguard ingest` first")
+    spark = None
+    if engine == "spark":
+        from features import spark as spark_engine
+
+        try:
+            spark = spark_engine.session(spark_master)
+        except RuntimeError as exc:
+            raise fail(str(exc)) from exc
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     out = Console()
     scored_any = False
     for day in days:
         try:
             with console.status(f"nightly {day}"):
-                result = job.run_date(store, day, warehouse, window_days, model, endpoints)
+                result = job.run_date(
+                    folder if engine == "duckdb" else store,
+                    day,
+                    warehouse,
+                    window_days,
+                    model,
+                    endpoints,
+                    spark=spark,
+                )
         except job.NoData as exc:
             console.print(f"[yellow]skip:[/yellow] {exc}")
             continue

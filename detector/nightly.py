@@ -45,29 +45,49 @@ class Outcome:
     seconds: float
 
 
+def local_store(store: Path | str) -> Path | None:
+    """The store as a local folder, or None for a URI only Spark reads (hdfs://, s3a://, ...)."""
+    text = str(store)
+    if text.startswith("file://"):
+        return Path(text.removeprefix("file://"))
+    return None if "://" in text else Path(text)
+
+
 def run_date(
-    store: Path,
+    store: Path | str,
     day: date,
     warehouse_path: Path,
     window_days: int = 7,
     model: Path | None = None,
     endpoints: list[webhooks.Endpoint] | None = None,
     progress=None,
+    spark=None,
 ) -> Outcome:
-    """Score one date into the warehouse. Raises NoData when the date has no partition."""
+    """Score one date into the warehouse. Raises NoData when the date has no requests.
+
+    With a SparkSession `spark`, features and link candidates are computed by Spark from
+    `store` (a folder or any Hadoop-compatible URI); the case file's raw-request parts (daily
+    and hourly counts, sample prompts) are read from the store only when it is a local folder.
+    """
     started = time.perf_counter()
     started_at = datetime.now(UTC)
-    if not any((store / "requests" / f"dt={day.isoformat()}").glob("*.parquet")):
+    folder = local_store(store)
+    if folder is not None and not any(
+        (folder / "requests" / f"dt={day.isoformat()}").glob("*.parquet")
+    ):
         raise NoData(f"{store}: no requests stored for {day}")
     endpoints = endpoints or []
     try:
         fitted, _ = artifact.load(model)
         window = pipeline.Window(day, window_days)
-        data = batch.featurise(store, window, progress)
+        if spark is None:
+            data = batch.featurise(folder, window, progress)
+        else:
+            data = batch.featurise_spark(spark, str(store), window)
         if data is None:
             raise NoData(f"{store}: no requests between {window.dates[0]} and {day}")
         scored = scoring.score_data(fitted, data)
-        case = _case_file(store, window, data, scored)
+        case = _case_file(folder, window, data, scored)
     except NoData:
         raise
     except Exception as exc:
@@ -168,8 +188,11 @@ def _stable_ids(previous: pl.DataFrame, scored: scoring.Scored):
     )
 
 
-def _case_file(store: Path, window: pipeline.Window, data, scored) -> dict[str, pl.DataFrame]:
-    """The bounded extras the dashboard shows (see `detector.casefile`), by tonight's raw ids."""
+def _case_file(
+    store: Path | None, window: pipeline.Window, data, scored
+) -> dict[str, pl.DataFrame]:
+    """The bounded extras the dashboard shows (see `detector.casefile`), by tonight's raw ids;
+    without a local store, only what the features and links give."""
     members = scored.accounts.filter(pl.col("campaign_id").is_not_null()).select(
         "campaign_id", "account_id"
     )
@@ -177,14 +200,18 @@ def _case_file(store: Path, window: pipeline.Window, data, scored) -> dict[str, 
         "account_id"
     ].to_list()
     links = casefile.campaign_links(data.edges, members)
-    return {
+    case = {
         "account_features": data.features.drop("feature_set", strict=False),
-        "daily_requests": casefile.daily_requests(store, window),
-        "hourly_requests": casefile.hourly_activity(store, window, watched),
         "campaign_links": links,
-        "samples": casefile.samples(store, window, members),
         "tactics": casefile.tactics(data.features, members, links),
     }
+    if store is not None:
+        case |= {
+            "daily_requests": casefile.daily_requests(store, window),
+            "hourly_requests": casefile.hourly_activity(store, window, watched),
+            "samples": casefile.samples(store, window, members),
+        }
+    return case
 
 
 def _events(con, day: date, accounts, campaigns, previous) -> list[tuple[str, str, str]]:

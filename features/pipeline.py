@@ -162,7 +162,7 @@ def window_relations(
             f"WHERE t_s >= {window.start_s} AND t_s < {window.end_s}"
         )
         con.execute(
-            "CREATE TABLE firsts AS SELECT request_model, min(epoch(ts)) AS first_t "
+            "CREATE TABLE firsts AS SELECT request_model, min(epoch_us(ts)) / 1e6 AS first_t "
             f"FROM read_parquet('{store.requests_glob(store_path)}', hive_partitioning=false) "
             "GROUP BY request_model"
         )

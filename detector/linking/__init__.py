@@ -7,6 +7,8 @@ connection, plus the feature table; `cluster(...)` groups accounts with Leiden.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 import polars as pl
 
@@ -44,19 +46,44 @@ def link(
     cfg: LinkConfig = LinkConfig(),
     types: tuple[str, ...] = tuple(EDGE_TYPES),
 ) -> pl.DataFrame:
-    """All typed edges (src, dst, edge_type, weight, evidence) between accounts."""
+    """All typed edges (src, dst, edge_type, weight, evidence) between accounts, in DuckDB."""
+
+    def run(sql: str) -> pl.DataFrame | None:
+        relation = con.sql(sql)
+        return None if relation is None else pl.from_arrow(relation.to_arrow_table())
+
+    return link_with(run, features, cfg, types)
+
+
+def link_with(
+    run: Callable[[str], pl.DataFrame | None],
+    features: pl.DataFrame,
+    cfg: LinkConfig = LinkConfig(),
+    types: tuple[str, ...] = tuple(EDGE_TYPES),
+) -> pl.DataFrame:
+    """`link` on any engine: `run` executes one statement of the DuckDB-dialect SQL (Spark's
+    transpiles it) over `signals`, `accounts` and `firsts`, returning its rows."""
     unknown = set(types) - set(EDGE_TYPES)
     if unknown:
         raise ValueError(f"edge types must be among {sorted(EDGE_TYPES)}, got {sorted(unknown)}")
-    con.execute(NEWEST)
+    run(NEWEST)
     frames = []
     for name, sql in edge_queries(cfg).items():
         if name in types:
-            frames.append(pl.from_arrow(con.sql(sql).to_arrow_table()).cast(EDGE_SCHEMA))
+            frames.append(run(sql).cast(EDGE_SCHEMA))
     if "behaviour" in types:
         columns = [c for c in NUMERIC if c in features.columns]
         frames.append(behaviour_edges(features, columns, cfg).cast(EDGE_SCHEMA))
     return pl.concat(frames) if frames else pl.DataFrame(schema=EDGE_SCHEMA)
 
 
-__all__ = ["EDGE_TYPES", "ClusterConfig", "Clusters", "LinkConfig", "cluster", "combine", "link"]
+__all__ = [
+    "EDGE_TYPES",
+    "ClusterConfig",
+    "Clusters",
+    "LinkConfig",
+    "cluster",
+    "combine",
+    "link",
+    "link_with",
+]

@@ -2,8 +2,8 @@
 
 Edges come from shared values (payment instrument, source and sign-up ranges, client string plus
 creation time, first use of a new model) and from set similarity estimated with MinHash LSH
-(prompt templates, synchronised activity). The SQL uses plain joins and aggregates so it runs in
-DuckDB here and in Spark SQL at scale. Behaviour similarity is a random-hyperplane LSH over the
+(prompt templates, synchronised activity). The SQL uses plain joins, aggregates and window
+functions so it runs in DuckDB here and, transpiled (`features.spark.to_spark`), in Spark SQL. Behaviour similarity is a random-hyperplane LSH over the
 feature table, in numpy. Every function returns rows (src, dst, edge_type, weight, evidence),
 src < dst.
 """
@@ -90,10 +90,11 @@ p AS (
   SELECT a.account_id AS src, b.account_id AS dst, g.value, 1.0 / log2(1 + g.n) AS w
   FROM v AS a JOIN g ON a.value = g.value
   JOIN v AS b ON b.value = g.value AND a.account_id < b.account_id
-)
+),
+r AS (SELECT src, dst, value, w, max(w) OVER (PARTITION BY src, dst) AS top FROM p)
 SELECT src, dst, '{edge.name}' AS edge_type, max(w) * {edge.strength} AS weight,
-  first(value ORDER BY w DESC, value) AS evidence
-FROM p GROUP BY src, dst"""
+  min(CASE WHEN w = top THEN value END) AS evidence
+FROM r GROUP BY src, dst"""
 
 
 def _coefficients(cfg: LinkConfig) -> list[tuple[int, int]]:
@@ -161,12 +162,12 @@ def value_queries(cfg: LinkConfig) -> dict[str, str]:
         "source_subnet": "SELECT DISTINCT account_id, subnet AS value FROM signals",
         "agent_cohort": (
             "SELECT s.account_id, concat(s.user_agent, '|', "
-            "CAST(floor(epoch(a.created_at) / 172800) AS VARCHAR)) AS value "
+            "CAST(CAST(floor(epoch(a.created_at) / 172800) AS BIGINT) AS VARCHAR)) AS value "
             "FROM (SELECT DISTINCT account_id, user_agent FROM signals) AS s "
             "JOIN accounts AS a ON s.account_id = a.account_id"
         ),
         "model_switch": (
-            "SELECT s.account_id, CAST(floor(min(s.t_s) / 3600) AS VARCHAR) AS value "
+            "SELECT s.account_id, CAST(CAST(floor(min(s.t_s) / 3600) AS BIGINT) AS VARCHAR) AS value "
             "FROM signals AS s JOIN newest AS n ON s.request_model = n.request_model "
             f"GROUP BY s.account_id HAVING min(s.t_s) - max(n.first_t) <= {cfg.switch_max_lag_h * 3600}"
         ),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link
+from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link, link_with
 from features import ingest as ingest_mod
 from features import pipeline
 from features.aggregate import feature_sql
@@ -80,20 +80,55 @@ def featurise(
         sql = feature_sql("signals", "accounts", window.start_s, window.end_s, "firsts")
         feats = pl.from_arrow(con.sql(sql).to_arrow_table())
         edges = link(con, feats, link_cfg)
-        activity = pl.from_arrow(
-            con.sql(
-                "SELECT account_id, to_timestamp(min(t_s)) AS first_seen, "
-                "to_timestamp(max(t_s)) AS last_seen, count(*) AS n_requests "
-                "FROM signals GROUP BY account_id"
-            ).to_arrow_table()
-        ).with_columns(
-            pl.col("first_seen", "last_seen").dt.cast_time_unit("us").dt.convert_time_zone("UTC"),
-            pl.col("n_requests").cast(pl.Int64),
-        )
+        activity = pl.from_arrow(con.sql(ACTIVITY_SQL).to_arrow_table())
+    return window_data(window, feats, edges, activity, cluster_cfg)
+
+
+ACTIVITY_SQL = (
+    "SELECT account_id, min(t_s) AS first_s, max(t_s) AS last_s, count(*) AS n_requests "
+    "FROM signals GROUP BY account_id"
+)
+
+
+def window_data(window, feats, edges, activity, cluster_cfg=ClusterConfig()) -> WindowData | None:
+    """Clusters the linked accounts and assembles the window (any engine's outputs)."""
     if feats.is_empty():
         return None
+    activity = activity.select(
+        "account_id",
+        *(
+            pl.from_epoch((pl.col(f"{end}_s") * 1e6).round().cast(pl.Int64), "us")
+            .dt.replace_time_zone("UTC")
+            .alias(f"{end}_seen")
+            for end in ("first", "last")
+        ),
+        pl.col("n_requests").cast(pl.Int64),
+    ).sort("account_id")
     clusters = cluster(feats["account_id"], edges, cluster_cfg)
     return WindowData(window, feats, edges, clusters, activity, int(activity["n_requests"].sum()))
+
+
+def featurise_spark(
+    spark,
+    store_uri: str,
+    window: pipeline.Window,
+    link_cfg: LinkConfig = LinkConfig(),
+    cluster_cfg: ClusterConfig = ClusterConfig(),
+) -> WindowData | None:
+    """`featurise` with the features and link candidates computed by Spark from a store at any
+    Hadoop-compatible path; clustering and everything after run here on the (small) edges."""
+    from features import spark as engine
+
+    feats = engine.features(spark, store_uri, window)
+    if feats.is_empty():
+        return None
+
+    def run(sql: str) -> pl.DataFrame:
+        return engine.collect(spark.sql(engine.to_spark(sql)))
+
+    edges = link_with(run, feats, link_cfg)
+    activity = run(ACTIVITY_SQL)
+    return window_data(window, feats, edges, activity, cluster_cfg)
 
 
 def read_labels(path: Path) -> pl.DataFrame:
