@@ -173,21 +173,43 @@ def _store_window(store: Path, date: str, window: str):
 
 @app.command()
 def features(
-    store: StoreOption,
+    store: Annotated[
+        str, typer.Option(help="Store written by `ingest` (folder; with --engine spark any URI)")
+    ],
     date: DateOption,
     out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv")],
     window: WindowOption = "7d",
+    engine: Annotated[
+        str, typer.Option(help="duckdb (local) or spark (pip install '.[spark]', Java 17+)")
+    ] = "duckdb",
+    spark_master: Annotated[
+        str, typer.Option(help="Spark master with --engine spark")
+    ] = "local[*]",
 ) -> None:
     """Per-account features over a window ending on a date, for analysts and models."""
     from features import pipeline
 
-    win = _store_window(store, date, window)
     if out.suffix not in (".parquet", ".csv"):
         raise fail(f"--out must end in .parquet or .csv, got {out.name!r}")
-    total = pipeline.count_rows(store, win)
-    with _progress(rows=True) as progress:
-        task = progress.add_task("signals", total=total)
-        frame = pipeline.compute(store, win, lambda n: progress.advance(task, n))
+    if engine == "spark":
+        from features import spark as spark_engine
+
+        try:
+            win = pipeline.Window.parse(date, window)
+            session = spark_engine.session(spark_master)
+        except (ValueError, RuntimeError) as exc:
+            raise fail(str(exc)) from exc
+        with console.status("features on Spark"):
+            frame = spark_engine.features(session, store, win)
+        total = int(frame["n_requests"].sum()) if frame.height else 0
+    elif engine == "duckdb":
+        win = _store_window(Path(store), date, window)
+        total = pipeline.count_rows(Path(store), win)
+        with _progress(rows=True) as progress:
+            task = progress.add_task("signals", total=total)
+            frame = pipeline.compute(Path(store), win, lambda n: progress.advance(task, n))
+    else:
+        raise fail(f"--engine must be duckdb or spark, got {engine!r}")
     if frame.is_empty():
         raise fail(f"no requests in {store} between {win.dates[0]} and {win.end}", 99)
     out.parent.mkdir(parents=True, exist_ok=True)

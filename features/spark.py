@@ -40,15 +40,18 @@ CONF = {
 
 
 def session(master: str = "local[*]", conf: dict[str, str] | None = None):
-    """A SparkSession with the settings the SQL relies on (an existing one is reused)."""
+    """A SparkSession with the settings the SQL relies on (an existing one is reused). Under
+    spark-submit, its master and Python win over `master`."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # the optional extra
         raise RuntimeError(
             "Spark engine needs PySpark: pip install 'distillguard[spark]' (and Java 17+)"
         ) from exc
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName("distillguard")
+    builder = SparkSession.builder.appName("distillguard")
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit: ours to configure
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.master(master)
     for key, value in (CONF | (conf or {})).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

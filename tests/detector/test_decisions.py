@@ -151,3 +151,21 @@ def test_a_busy_warehouse_is_reported_not_waited_on_forever(path):
     finally:
         holder.close()
     assert result.returncode == 3 and "busy" in result.stdout, result.stderr
+
+
+def test_labels_command_writes_what_train_reads(path, tmp_path):
+    from typer.testing import CliRunner
+
+    from detector.cli import app
+    from detector.model.batch import read_labels
+
+    decisions.decide(path, "ana", "campaign", ["cmp_a"], "confirmed", "hydra")
+    decisions.allow(path, "ana", ["z9"], "benchmark vendor", None)
+    out = tmp_path / "labels.parquet"
+    result = CliRunner().invoke(app, ["labels", "--warehouse", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "3 labelled account(s) (2 campaign, 1 legitimate)" in " ".join(result.output.split())
+    labels = read_labels(out)
+    assert sorted(labels.rows()) == [("a2", 1, "cmp_a"), ("a3", 1, "cmp_a"), ("z9", 0, None)]
+    missing = CliRunner().invoke(app, ["labels", "--warehouse", str(tmp_path / "none.duckdb")])
+    assert missing.exit_code == 2 and "no warehouse here" in missing.output
