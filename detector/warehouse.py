@@ -145,8 +145,10 @@ def open_waiting(path: Path, read_only: bool, wait_s: float = 10.0) -> duckdb.Du
     while True:
         try:
             return connect(path, read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            # another process holds the file lock, or (ConnectionException) this process has
+            # it open in the other mode, e.g. another dashboard session's page run
+            if "lock" not in str(exc).lower() and "different configuration" not in str(exc):
                 raise
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(

@@ -169,3 +169,15 @@ def test_labels_command_writes_what_train_reads(path, tmp_path):
     assert sorted(labels.rows()) == [("a2", 1, "cmp_a"), ("a3", 1, "cmp_a"), ("z9", 0, None)]
     missing = CliRunner().invoke(app, ["labels", "--warehouse", str(tmp_path / "none.duckdb")])
     assert missing.exit_code == 2 and "no warehouse here" in missing.output
+
+
+def test_a_decision_waits_for_a_reader_in_the_same_process(path):
+    # regression: with two analysts on one dashboard server, a decision while the other
+    # session's page held a read-only connection failed with DuckDB's "different
+    # configuration" error instead of waiting for the page run to end
+    import threading
+
+    reader = duckdb.connect(str(path), read_only=True)
+    threading.Timer(0.5, reader.close).start()
+    assert decisions.decide(path, "ana", "campaign", ["cmp_a"], "confirmed", "hydra") == 1
+    assert _rows(path, "SELECT count(*) FROM verdicts") == [(1,)]
