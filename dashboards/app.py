@@ -10,7 +10,7 @@ st.set_page_config(page_title="distillguard triage", page_icon=":material/policy
 
 user = access.current_user()
 if user.role is None:
-    st.error(f"{user.name} has no role in the roles file; ask an administrator for access.")
+    st.error(f"{ui.plain(user.name)} has no role in the roles file; ask an administrator.")
     st.stop()
 st.session_state["user"] = user
 
@@ -31,8 +31,8 @@ pages = [
 ]
 navigation = st.navigation(pages)
 with st.sidebar:
-    st.caption(f"{user.name} · {user.role} · {user.how}")
-    st.caption(f"Warehouse: {ui.warehouse_path()}")
+    st.caption(f"{ui.plain(user.name)} · {user.role} · {user.how}")
+    st.caption(f"Warehouse: {ui.plain(ui.warehouse_path())}")
 try:
     navigation.run()
 finally:

@@ -10,6 +10,7 @@ or a decision, makes a new version). Writes go through
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -119,6 +120,16 @@ def inert(text: str | None, limit: int = DISPLAY_CHARS) -> None:
     st.text(text[:limit])
     if len(text) > limit:
         st.caption(f"... {len(text) - limit:,} more characters not shown")
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: object) -> str:
+    """Text from outside (an id typed into the URL, a model name from traffic, a user name) made
+    safe inside a label or message that Streamlit renders as markdown: every markdown character
+    backslash-escaped, so it shows as typed and never becomes a link, image or markup."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def table(frame: pl.DataFrame, **kwargs) -> None:

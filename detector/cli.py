@@ -612,7 +612,6 @@ def dashboard(
 ) -> None:
     """Serve the Streamlit triage dashboard (localhost only unless login is configured)."""
     import os
-    import subprocess
     import sys
     from importlib.resources import files
 
@@ -638,10 +637,9 @@ def dashboard(
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
     console.print(f"Dashboard on http://{address}:{port} (Ctrl-C stops it)")
-    try:
-        raise typer.Exit(subprocess.run(command, env=env).returncode)
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    sys.stdout.flush()
+    # become the server: signals (Ctrl-C, a supervisor's SIGTERM) reach Streamlit itself
+    os.execve(sys.executable, command, env)
 
 
 @app.command()

@@ -20,7 +20,9 @@ if not text:
 history = ui.read("account_history", text)
 if history.is_empty():
     matches = ui.read("find_accounts", text)
-    st.warning(f"No scores for account {text!r}." + (" Accounts starting so:" if matches else ""))
+    st.warning(
+        f"No scores for account {ui.plain(text)}." + (" Accounts starting so:" if matches else "")
+    )
     for account in matches:
         st.page_link("views/account.py", label=account, query_params={"id": account})
     st.stop()
@@ -28,7 +30,7 @@ if history.is_empty():
 last = history.row(-1, named=True)
 night = last["run_date"]
 allowed = ui.read("allow_entry", text)
-st.caption(f"{text} · latest night {night.isoformat()}")
+st.caption(f"{ui.plain(text)} · latest night {night.isoformat()}")
 cols = st.columns(4)
 cols[0].metric("score", f"{last['score']:.3f}")
 cols[1].metric("flagged", "yes" if last["flagged"] else "no")
@@ -43,7 +45,7 @@ cols[3].metric(
 if last["campaign_id"]:
     st.page_link(
         "views/campaign.py",
-        label=f"Member of campaign {last['campaign_id']}",
+        label=f"Member of campaign {ui.plain(last['campaign_id'])}",
         query_params={"id": last["campaign_id"]},
         icon=":material/hub:",
     )

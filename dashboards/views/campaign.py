@@ -20,15 +20,17 @@ if not text:
 night = ui.read("latest_night", text)
 if night is None:
     matches = ui.read("search_campaigns", text)
-    st.warning(f"No campaign {text!r}." + (" Did you mean one of these?" if matches else ""))
+    st.warning(
+        f"No campaign {ui.plain(text)}." + (" Did you mean one of these?" if matches else "")
+    )
     for cid in matches:
         st.page_link("views/campaign.py", label=cid, query_params={"id": cid})
     st.stop()
 row = ui.read("campaign", text, night)
 
 st.caption(
-    f"{text} · latest night {night.isoformat()} · status {row['status']} · "
-    f"assignee {row['assignee'] or 'none'}"
+    f"{ui.plain(text)} · latest night {night.isoformat()} · status {row['status']} · "
+    f"assignee {ui.plain(row['assignee'] or 'none')}"
 )
 cols = st.columns(6)
 cols[0].metric("score", f"{row['score']:.3f}")
@@ -88,7 +90,8 @@ if samples.is_empty():
     st.caption("No samples stored for this night.")
 for sample in samples.iter_rows(named=True):
     with st.expander(
-        f"{sample['account_id']} · {sample['ts']:%Y-%m-%d %H:%M} · {sample['request_model']} · "
+        f"{ui.plain(sample['account_id'])} · {sample['ts']:%Y-%m-%d %H:%M} · "
+        f"{ui.plain(sample['request_model'])} · "
         f"{sample['prompt_chars']:,} characters"
     ):
         ui.inert(sample["prompt"])

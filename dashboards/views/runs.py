@@ -52,7 +52,7 @@ else:
 try:
     meta = json.loads(card.read_text())
 except (OSError, ValueError) as exc:
-    st.warning(f"Cannot read the model card {card}: {exc}")
+    st.warning(f"Cannot read the model card {ui.plain(card)}: {ui.plain(exc)}")
     st.stop()
 cols = st.columns(4)
 cols[0].metric("model", "shipped" if used in (None, "shipped default") else Path(used).name)

@@ -22,8 +22,8 @@ def test_every_page_says_so_when_there_is_no_warehouse(page, tmp_path, monkeypat
     ("page", "says"),
     [
         ("views/queue.py", "no successful nightly run"),
-        ("views/campaign.py", "No campaign 'cmp_x'"),
-        ("views/account.py", "No scores for account 'cmp_x'"),
+        ("views/campaign.py", "No campaign cmp\\_x"),
+        ("views/account.py", "No scores for account cmp\\_x"),
         ("views/runs.py", "No nightly run recorded yet"),
         ("views/decisions.py", None),  # reads only the decision tables: empty, no message
     ],
@@ -116,6 +116,15 @@ def test_hostile_prompt_renders_as_inert_text(warehouse_file):
     assert not any("<script>" in m.value or "evil.example" in m.value for m in at.markdown)
 
 
+@pytest.mark.parametrize("page", ["views/campaign.py", "views/account.py"])
+def test_an_id_from_the_url_is_never_rendered_as_markdown(warehouse_file, page):
+    crafted = "[log in again](https://evil.example/phish) ![x](https://evil.example/x.png)"
+    at = open_page(page, id=crafted)
+    shown = " ".join(w.value for w in at.warning)
+    assert r"\[log in again\]\(https" in shown
+    assert "](https" not in shown.replace(r"\]\(", "")
+
+
 def test_campaign_decision_dismiss_and_allow_list_members(warehouse_file):
     at = open_page("views/campaign.py", id="cmp_000004")
     at.radio(key="c_verdict").set_value("dismissed")
@@ -204,7 +213,7 @@ def test_viewers_see_everything_but_cannot_decide(warehouse_file, monkeypatch, t
         labels = [b.label for b in at.button]
         assert not {"Claim", "Confirm", "Record decision", "Record verdict"} & set(labels), page
     at = open_page()
-    assert "alice@example.com · viewer · local" in [c.value for c in at.sidebar.caption]
+    assert "alice@example\\.com · viewer · local" in [c.value for c in at.sidebar.caption]
 
 
 def test_a_user_without_a_role_is_refused(warehouse_file, monkeypatch, tmp_path):
