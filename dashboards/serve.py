@@ -27,6 +27,7 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",  # containers' /dev/shm is often too small for Chromium
 )
 PAGES = (  # path, a text that shows the page has rendered, picture name
     ("/", "Bulk actions", "queue"),

@@ -52,6 +52,10 @@ def session(master: str = "local[*]", conf: dict[str, str] | None = None):
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit: ours to configure
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(master)
+        if master.startswith("local"):  # containers often cannot resolve their own hostname
+            builder = builder.config("spark.driver.host", "127.0.0.1").config(
+                "spark.driver.bindAddress", "127.0.0.1"
+            )
     for key, value in (CONF | (conf or {})).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
