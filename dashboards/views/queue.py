@@ -7,6 +7,11 @@ import streamlit as st
 
 from dashboards import queries, ui
 
+
+def _select_page(ids: list[str]) -> None:
+    st.session_state["q_chosen"] = list(ids) if st.session_state["q_all"] else []
+
+
 st.title("Campaign queue")
 ui.flash()
 day = ui.night()
@@ -58,8 +63,13 @@ ui.pager("q_page", total, queries.PAGE)
 if ui.user().can_decide:
     st.subheader("Bulk actions")
     ids = rows["campaign_id"].to_list()
-    every = st.checkbox("Select every campaign on this page", key="q_all")
-    chosen = st.multiselect("Campaigns", ids, default=ids if every else [], key="q_chosen")
+    # keep only this page's ids (filters or the page may have changed since the last run)
+    kept = [c for c in st.session_state.get("q_chosen", []) if c in ids]
+    st.session_state["q_chosen"] = kept
+    st.checkbox(
+        "Select every campaign on this page", key="q_all", on_change=_select_page, args=(ids,)
+    )
+    chosen = st.multiselect("Campaigns", ids, key="q_chosen")
     reason = st.text_input("Reason (required for confirm and dismiss)", key="q_reason")
     to = st.text_input("Assign to (analyst)", key="q_to")
     claim, give, drop, confirm, dismiss = st.columns(5)

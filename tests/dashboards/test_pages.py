@@ -90,6 +90,16 @@ def test_claim_and_bulk_confirm_from_the_queue(warehouse_file):
     assert sorted(at.dataframe[0].value["status"]) == ["confirmed", "confirmed"]
 
 
+def test_select_every_campaign_on_the_page_then_claim_them(warehouse_file):
+    at = open_page()
+    at.checkbox(key="q_all").check().run()
+    assert sorted(at.multiselect(key="q_chosen").value) == [f"cmp_{i:06d}" for i in range(8)]
+    at.button(key="q_claim").click().run()
+    assert rows(warehouse_file, "SELECT count(DISTINCT campaign_id) FROM assignments") == [(8,)]
+    at.checkbox(key="q_all").uncheck().run()
+    assert at.multiselect(key="q_chosen").value == []
+
+
 def test_campaign_page_shows_evidence_graph_timeline_and_members(warehouse_file):
     at = open_page("views/campaign.py", id="cmp_000003")
     assert [m.label for m in at.metric][:3] == ["score", "accounts", "flagged"]
