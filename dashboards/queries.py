@@ -58,7 +58,7 @@ q AS (
            CASE WHEN v.verdict IN ('confirmed', 'dismissed') THEN v.verdict
                 WHEN firsts.first_night = $day THEN 'new' ELSE 'open' END AS status,
            a.analyst AS assignee, c.first_seen, c.last_seen, c.n_requests,
-           coalesce(c.tactics, []) AS tactics
+           coalesce(c.tactics, []) AS tactics, c.reasons, c.cluster
     FROM c LEFT JOIN prev USING (campaign_id) LEFT JOIN firsts USING (campaign_id)
     LEFT JOIN v ON v.subject_id = c.campaign_id LEFT JOIN a USING (campaign_id)
 )
@@ -105,7 +105,8 @@ def tactic_names(con: Con, day: date) -> list[str]:
 
 
 def campaign(con: Con, campaign_id: str, day: date) -> dict | None:
-    """The campaign's row on `day` with status and assignee, or None."""
+    """The campaign's queue row on `day` (status, assignee, growth) with its reasons and
+    cluster, or None."""
     rows = frame(
         con,
         f"""SELECT * FROM ({_QUEUE}) WHERE campaign_id = $cid""",
@@ -118,20 +119,7 @@ def campaign(con: Con, campaign_id: str, day: date) -> dict | None:
             "cid": campaign_id,
         },
     )
-    if rows.is_empty():
-        return None
-    row = rows.row(0, named=True)
-    row["reasons"] = scalar(
-        con,
-        "SELECT reasons FROM campaigns WHERE run_date = ? AND campaign_id = ?",
-        [day, campaign_id],
-    )
-    row["cluster"] = scalar(
-        con,
-        "SELECT cluster FROM campaigns WHERE run_date = ? AND campaign_id = ?",
-        [day, campaign_id],
-    )
-    return row
+    return rows.row(0, named=True) if rows.height else None
 
 
 def campaign_nights(con: Con, campaign_id: str) -> pl.DataFrame:

@@ -151,18 +151,7 @@ def _night(rng, ids, sizes, base_scores, day: date, k: int) -> dict[str, pl.Data
         ),
         "campaigns": pl.DataFrame(
             campaign_rows,
-            schema=[
-                "campaign_id",
-                "score",
-                "n_accounts",
-                "n_flagged",
-                "first_seen",
-                "last_seen",
-                "n_requests",
-                "reasons",
-                "cluster",
-                "tactics",
-            ],  # fmt: skip
+            schema=list(warehouse.CAMPAIGN_COLUMNS),
             orient="row",
         ),
         "campaign_members": pl.DataFrame(

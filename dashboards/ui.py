@@ -89,6 +89,27 @@ def night(key: str = "night"):
     return st.sidebar.selectbox("Night", dates, key=key, format_func=lambda d: d.isoformat())
 
 
+def lookup(label: str, key: str, hint: str) -> str:
+    """An id typed into the page or given in the URL (`?id=`), kept in step with the URL so a
+    page can be linked and bookmarked; stops the page with `hint` while it is empty."""
+    wanted = st.query_params.get("id", "")
+    text = st.text_input(label, value=wanted, key=key).strip()
+    if text != wanted:
+        st.query_params["id"] = text
+    if not text:
+        st.info(hint)
+        st.stop()
+    return text
+
+
+def not_found(message: str, page: str, matches: list[str], offer: str) -> None:
+    """Say an id is unknown, link the close ones (`offer` introduces them) and stop the page."""
+    st.warning(message + (f" {offer}" if matches else ""))
+    for match in matches:
+        st.page_link(page, label=match, query_params={"id": match})
+    st.stop()
+
+
 def user() -> User:
     return st.session_state["user"]
 

@@ -156,6 +156,32 @@ def simulate(
 StoreOption = Annotated[Path, typer.Option(help="Store folder written by `ingest`")]
 DateOption = Annotated[str, typer.Option(help="Last day of the window, YYYY-MM-DD (UTC)")]
 WindowOption = Annotated[str, typer.Option(help="Window length: 1d, 7d or 30d (any Nd)")]
+StoreUriOption = Annotated[
+    str,
+    typer.Option("--store", help="Store written by `ingest` (folder; with --engine spark any URI)"),
+]
+EngineOption = Annotated[
+    str,
+    typer.Option(help="Feature engine: duckdb (local) or spark (pip install '.[spark]', Java 17+)"),
+]
+SparkMasterOption = Annotated[
+    str, typer.Option(help="Spark master with --engine spark (spark-submit's wins)")
+]
+
+
+def _spark_for(engine: str, master: str):
+    """None for the duckdb engine, a SparkSession for spark; exit 2 for anything else or when
+    Spark cannot start."""
+    if engine == "duckdb":
+        return None
+    if engine != "spark":
+        raise fail(f"--engine must be duckdb or spark, got {engine!r}")
+    from features import spark as spark_engine
+
+    try:
+        return spark_engine.session(master)
+    except RuntimeError as exc:
+        raise fail(str(exc)) from exc
 
 
 def _store_window(store: Path, date: str, window: str):
@@ -173,43 +199,36 @@ def _store_window(store: Path, date: str, window: str):
 
 @app.command()
 def features(
-    store: Annotated[
-        str, typer.Option(help="Store written by `ingest` (folder; with --engine spark any URI)")
-    ],
+    store: StoreUriOption,
     date: DateOption,
     out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv")],
     window: WindowOption = "7d",
-    engine: Annotated[
-        str, typer.Option(help="duckdb (local) or spark (pip install '.[spark]', Java 17+)")
-    ] = "duckdb",
-    spark_master: Annotated[
-        str, typer.Option(help="Spark master with --engine spark")
-    ] = "local[*]",
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = "local[*]",
 ) -> None:
     """Per-account features over a window ending on a date, for analysts and models."""
     from features import pipeline
 
     if out.suffix not in (".parquet", ".csv"):
         raise fail(f"--out must end in .parquet or .csv, got {out.name!r}")
-    if engine == "spark":
-        from features import spark as spark_engine
-
+    if engine == "spark":  # the window is checked before Spark takes its seconds to start
         try:
             win = pipeline.Window.parse(date, window)
-            session = spark_engine.session(spark_master)
-        except (ValueError, RuntimeError) as exc:
+        except ValueError as exc:
             raise fail(str(exc)) from exc
+    session = _spark_for(engine, spark_master)
+    if session is not None:
+        from features import spark as spark_engine
+
         with console.status("features on Spark"):
             frame = spark_engine.features(session, store, win)
         total = int(frame["n_requests"].sum()) if frame.height else 0
-    elif engine == "duckdb":
+    else:
         win = _store_window(Path(store), date, window)
         total = pipeline.count_rows(Path(store), win)
         with _progress(rows=True) as progress:
             task = progress.add_task("signals", total=total)
             frame = pipeline.compute(Path(store), win, lambda n: progress.advance(task, n))
-    else:
-        raise fail(f"--engine must be duckdb or spark, got {engine!r}")
     if frame.is_empty():
         raise fail(f"no requests in {store} between {win.dates[0]} and {win.end}", 99)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -451,9 +470,7 @@ def _deliver(warehouse: Path, endpoints):
 
 @app.command()
 def nightly(  # noqa: PLR0913
-    store: Annotated[
-        str, typer.Option(help="Store written by `ingest` (folder; with --engine spark any URI)")
-    ],
+    store: StoreUriOption,
     date: DateOption,
     warehouse: Annotated[Path, typer.Option(help="DuckDB warehouse file")] = Path(
         "warehouse.duckdb"
@@ -469,12 +486,8 @@ def nightly(  # noqa: PLR0913
     export: Annotated[
         Path | None, typer.Option(help="Also write every warehouse table as Parquet here")
     ] = None,
-    engine: Annotated[
-        str, typer.Option(help="Feature engine: duckdb (local) or spark (pip install '.[spark]')")
-    ] = "duckdb",
-    spark_master: Annotated[
-        str, typer.Option(help="Spark master with --engine spark (spark-submit's wins)")
-    ] = "local[*]",
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = "local[*]",
 ) -> None:
     """Score a date (or a range) into the warehouse and send its alerts. Exit 99: no data."""
     from datetime import date as Date
@@ -494,21 +507,12 @@ def nightly(  # noqa: PLR0913
         raise fail(str(exc)) from exc
     if last < first or window_days < 1:
         raise fail("--until must not be before --date, and --window-days must be at least 1")
-    if engine not in ("duckdb", "spark"):
-        raise fail(f"--engine must be duckdb or spark, got {engine!r}")
     folder = job.local_store(store)
     if engine == "duckdb" and folder is None:
         raise fail(f"{store}: the duckdb engine reads a local folder; use --engine spark for URIs")
     if folder is not None and not (folder / "requests").is_dir():
         raise fail(f"{store}: not a store (no requests/ folder); run `distillguard ingest` first")
-    spark = None
-    if engine == "spark":
-        from features import spark as spark_engine
-
-        try:
-            spark = spark_engine.session(spark_master)
-        except RuntimeError as exc:
-            raise fail(str(exc)) from exc
+    spark = _spark_for(engine, spark_master)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     out = Console()
     scored_any = False
@@ -516,7 +520,7 @@ def nightly(  # noqa: PLR0913
         try:
             with console.status(f"nightly {day}"):
                 result = job.run_date(
-                    folder if engine == "duckdb" else store,
+                    folder if spark is None else store,
                     day,
                     warehouse,
                     window_days,

@@ -284,18 +284,7 @@ def _frames(accounts, campaigns, members, data) -> dict[str, pl.DataFrame]:
         "account_scores": accounts.select(
             "account_id", "score", "flagged", "campaign_id", "reasons", "cluster"
         ),
-        "campaigns": campaigns.select(
-            "campaign_id",
-            "score",
-            "n_accounts",
-            "n_flagged",
-            "first_seen",
-            "last_seen",
-            "n_requests",
-            "reasons",
-            "cluster",
-            "tactics",
-        ),
+        "campaigns": campaigns.select(warehouse.CAMPAIGN_COLUMNS),
         "campaign_members": members.select("campaign_id", "account_id"),
         "evidence": evidence.select(
             "cluster", "edge_type", pl.col("n_edges").cast(pl.Int64), "weight", "top_values"

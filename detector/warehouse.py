@@ -78,6 +78,19 @@ FEATURES_DDL = (
     + ", ".join(f"{f.name} {f.dtype}" for f in FEATURES)
     + ")"
 )
+CAMPAIGN_COLUMNS = (
+    "campaign_id",
+    "score",
+    "n_accounts",
+    "n_flagged",
+    "first_seen",
+    "last_seen",
+    "n_requests",
+    "reasons",
+    "cluster",
+    "tactics",
+)
+"""The columns of `campaigns` besides run_date, in table order."""
 PER_DATE = (
     "account_scores",
     "campaigns",

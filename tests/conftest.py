@@ -1,4 +1,4 @@
-"""Shared fixtures: writing small source files."""
+"""Shared fixtures: writing small source files, ingesting a simulated world."""
 
 from __future__ import annotations
 
@@ -29,3 +29,15 @@ def jsonl(tmp_path):
         return write_jsonl(tmp_path / (name or f"src-{next(counter)}.jsonl"), records)
 
     return make
+
+
+def ingest_world(world, root: Path) -> Path:
+    """Write a simulated world's requests, accounts and labels under `root` as Parquet and
+    ingest the first two into `root/store`; returns the store."""
+    from features import ingest
+
+    for table in ("requests", "accounts", "labels"):
+        getattr(world, table).write_parquet(root / f"{table}.parquet")
+    for table in ("requests", "accounts"):
+        ingest.run([root / f"{table}.parquet"], root / "store", ingest.Options(table=table))
+    return root / "store"

@@ -10,22 +10,15 @@ from dashboards import charts, ui
 st.title("Account")
 ui.flash()
 
-wanted = st.query_params.get("id", "")
-text = st.text_input("Account id", value=wanted, key="a_id").strip()
-if text != wanted:
-    st.query_params["id"] = text
-if not text:
-    st.info("Enter an account id, or open one from a campaign.")
-    st.stop()
+text = ui.lookup("Account id", "a_id", "Enter an account id, or open one from a campaign.")
 history = ui.read("account_history", text)
 if history.is_empty():
-    matches = ui.read("find_accounts", text)
-    st.warning(
-        f"No scores for account {ui.plain(text)}." + (" Accounts starting so:" if matches else "")
+    ui.not_found(
+        f"No scores for account {ui.plain(text)}.",
+        "views/account.py",
+        ui.read("find_accounts", text),
+        "Accounts starting so:",
     )
-    for account in matches:
-        st.page_link("views/account.py", label=account, query_params={"id": account})
-    st.stop()
 
 last = history.row(-1, named=True)
 night = last["run_date"]

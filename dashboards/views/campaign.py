@@ -10,22 +10,15 @@ from dashboards import charts, queries, ui
 st.title("Campaign")
 ui.flash()
 
-wanted = st.query_params.get("id", "")
-text = st.text_input("Campaign id", value=wanted, key="c_id").strip()
-if text != wanted:
-    st.query_params["id"] = text
-if not text:
-    st.info("Enter a campaign id, or open one from the queue.")
-    st.stop()
+text = ui.lookup("Campaign id", "c_id", "Enter a campaign id, or open one from the queue.")
 night = ui.read("latest_night", text)
 if night is None:
-    matches = ui.read("search_campaigns", text)
-    st.warning(
-        f"No campaign {ui.plain(text)}." + (" Did you mean one of these?" if matches else "")
+    ui.not_found(
+        f"No campaign {ui.plain(text)}.",
+        "views/campaign.py",
+        ui.read("search_campaigns", text),
+        "Did you mean one of these?",
     )
-    for cid in matches:
-        st.page_link("views/campaign.py", label=cid, query_params={"id": cid})
-    st.stop()
 row = ui.read("campaign", text, night)
 
 st.caption(

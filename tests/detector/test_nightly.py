@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from detector import simulate as sim
 from detector import warehouse as wh
 from detector.cli import app
-from features import ingest as ingest_mod
+from tests.conftest import ingest_world
 
 runner = CliRunner()
 TABLES = (*wh.PER_DATE, "alert_outbox")
@@ -28,13 +28,8 @@ TABLES = (*wh.PER_DATE, "alert_outbox")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("nightly")
     world = sim.simulate(sim.scenario("default", accounts=200, days=6, seed=31, volume_scale=0.4))
-    world.requests.write_parquet(root / "requests.parquet")
-    world.accounts.write_parquet(root / "accounts.parquet")
-    world.labels.write_parquet(root / "labels.parquet")
-    for table, name in (("requests", "requests"), ("accounts", "accounts")):
-        ingest_mod.run([root / f"{name}.parquet"], root / "store", ingest_mod.Options(table=table))
     first = world.config.start.date()
-    return root / "store", first, first + timedelta(days=5), root
+    return ingest_world(world, root), first, first + timedelta(days=5), root
 
 
 def _snapshot(path: Path) -> dict:

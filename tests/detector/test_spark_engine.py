@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from detector import simulate as sim
 from detector.cli import app
 from detector.model import batch
-from features import ingest as ingest_mod
 from features import pipeline
 from features import spark as engine
+from tests.conftest import ingest_world
 
 TOLERANCE = 1e-9
 
@@ -34,12 +34,7 @@ def spark():
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("golden")
     world = sim.simulate(sim.scenario("default", accounts=160, days=5, seed=5, volume_scale=0.4))
-    world.requests.write_parquet(root / "requests.parquet")
-    world.accounts.write_parquet(root / "accounts.parquet")
-    for table in ("requests", "accounts"):
-        ingest_mod.run([root / f"{table}.parquet"], root / "store", ingest_mod.Options(table=table))
-    last = world.config.start.date() + timedelta(days=4)
-    return root / "store", last
+    return ingest_world(world, root), world.config.start.date() + timedelta(days=4)
 
 
 def _same(local: pl.DataFrame, remote: pl.DataFrame, key: list[str]) -> None:
