@@ -3,7 +3,7 @@ time to a fully drawn page in headless Chromium, side by side.
 
     python -m benchmarks.bench_dashboard [--accounts 100000 --campaigns 2000 --nights 7]
 
-The warehouse is `dashboards.sample` (every table the nightly writes, at the given size).
+The warehouse is `tests.dashboards.sample` (every table the nightly writes, at the given size).
 "Cold" clears Streamlit's cache first, so every query runs against DuckDB; "warm" is the same
 page run again (an analyst paging back and forth). The browser figure is navigation start to
 the page drawn and Streamlit idle, the cache cold: "in app" is what an analyst does most
@@ -26,7 +26,7 @@ from rich.table import Table
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.common import machine
-from dashboards import sample, serve
+from tests.dashboards import sample, serve
 
 APP = str(Path(serve.__file__).parent / "app.py")
 PAGE_TITLES = {"queue": "Campaign queue", "runs": "Runs and model", "decisions": "Decisions"}

@@ -31,8 +31,8 @@ from benchmarks.common import machine, measure
 
 def _inputs(n: int, seed: int = 0):
     from detector.linking.edges import EDGE_TYPES
-    from detector.model import experiments
-    from detector.model.worlds import build
+    from research import experiments
+    from research.worlds import build
 
     pool = build(experiments.TRAIN[0], Path("data/cache"))[0].features
     legit, bad = pool.filter(pl.col("label") == 0), pool.filter(pl.col("label") == 1)
@@ -62,7 +62,7 @@ def _inputs(n: int, seed: int = 0):
 
 def child_score(n: int) -> dict:
     from detector.model import artifact
-    from detector.model.scoring import score_window
+    from detector.pipeline.scoring import score_window
 
     features, edges, members, _ = _inputs(n)
     fitted, _ = artifact.load()
@@ -94,8 +94,9 @@ def child_score(n: int) -> dict:
 
 
 def child_train(n: int, epochs: int) -> dict:
+    from detector.model.config import Optimiser, TrainConfig
     from detector.model.graph import fit_preprocessor, make_graph, structure
-    from detector.model.train import TrainConfig, fit
+    from detector.model.train import fit
 
     features, edges, members, community = _inputs(n)
     frame = structure(features, edges, members).with_columns(
@@ -104,7 +105,7 @@ def child_train(n: int, epochs: int) -> dict:
     prep = fit_preprocessor([frame])
     graph = make_graph(frame, edges, prep)
     held = np.random.default_rng(1).random(n) < 0.2
-    cfg = TrainConfig(max_epochs=epochs, patience=epochs + 1)
+    cfg = TrainConfig(optimiser=Optimiser(max_epochs=epochs, patience=epochs + 1))
     start = time.perf_counter()
     fitted = fit([graph.with_mask(~held)], [graph.with_mask(held)], prep, cfg)
     total = time.perf_counter() - start

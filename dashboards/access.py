@@ -67,6 +67,31 @@ def load_rules(path: str | None) -> dict | None:
         raise ValueError(f"DISTILLGUARD_ROLES: {file} is not valid TOML ({exc})") from exc
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SECRETS = (Path(".streamlit/secrets.toml"), Path.home() / ".streamlit/secrets.toml")
+"""Where Streamlit looks for `secrets.toml` (the working directory's, then the user's)."""
+
+
+def login_configured_on_disk() -> bool:
+    """Whether a secrets file Streamlit will read has an `[auth]` section (OIDC login), read
+    before the server starts (`oidc_configured` asks the running app)."""
+    for secrets in SECRETS:
+        if secrets.is_file() and "auth" in tomllib.loads(secrets.read_text()):
+            return True
+    return False
+
+
+def serving_refusal(address: str, trusted_header: str | None) -> str | None:
+    """Why the dashboard must not listen on `address`, or None when it may: beyond loopback
+    only with a login (OIDC) or behind an authenticating proxy (`trusted_header`)."""
+    if address in LOOPBACK or trusted_header or login_configured_on_disk():
+        return None
+    return (
+        f"--address {address} would serve beyond this machine without login: configure "
+        "st.login ([auth] in .streamlit/secrets.toml) or --trusted-header behind a proxy"
+    )
+
+
 def oidc_configured() -> bool:
     try:
         return "auth" in st.secrets

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import polars as pl
 
-from detector import casefile, warehouse
+from detector import warehouse
 from detector.alerts import webhooks
-from detector.model import artifact, batch, scoring
+from detector.model import artifact
+from detector.pipeline import casefile, featurise, scoring
 from features import pipeline
-from features.registry import FEATURE_SET
+from features.version import FEATURE_SET
 
 GROWTH = 0.2
 DISMISSED_GROWTH = 0.5
@@ -81,9 +82,9 @@ def run_date(
         fitted, _ = artifact.load(model)
         window = pipeline.Window(day, window_days)
         if spark is None:
-            data = batch.featurise(folder, window, progress)
+            data = featurise.featurise(folder, window, progress)
         else:
-            data = batch.featurise_spark(spark, str(store), window)
+            data = featurise.featurise_spark(spark, str(store), window)
         if data is None:
             raise NoData(f"{store}: no requests between {window.dates[0]} and {day}")
         scored = scoring.score_data(fitted, data)
@@ -191,7 +192,7 @@ def _stable_ids(previous: pl.DataFrame, scored: scoring.Scored):
 def _case_file(
     store: Path | None, window: pipeline.Window, data, scored
 ) -> dict[str, pl.DataFrame]:
-    """The bounded extras the dashboard shows (see `detector.casefile`), by tonight's raw ids;
+    """The bounded extras the dashboard shows (see `detector.pipeline.casefile`), by tonight's raw ids;
     without a local store, only what the features and links give."""
     members = scored.accounts.filter(pl.col("campaign_id").is_not_null()).select(
         "campaign_id", "account_id"

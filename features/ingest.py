@@ -5,19 +5,19 @@ Counts always reconcile: rows read = rows stored + duplicates + rows quarantined
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from features import adapters, sources, store
 from features.adapters import BATCH_FORMATS, Context, Kind, RowError
+from features.adapters.common import WARNINGS
 from features.schema import EXTRA, QUARANTINE_SCHEMA, TABLES
 from features.validate import Limits, check
 
@@ -26,12 +26,19 @@ Progress = Callable[[int], None]
 
 @dataclass
 class Counts:
-    """Rows read, stored, duplicated and quarantined for one table."""
+    """Rows read, stored, duplicated and quarantined for one table, and the warnings about rows
+    that were stored with a value adjusted (an unknown enum value, say), by message.
+
+    `duplicates` are repeats of a stored request_id with the same content (retried deliveries);
+    a repeat with different content is a conflicting duplicate: quarantined with its reason,
+    the first-seen row kept, and counted in `conflicting` as well as in `quarantined`."""
 
     read: int = 0
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    conflicting: int = 0  # of the quarantined: a request_id already taken by a different row
+    warnings: Counter = field(default_factory=Counter)
 
     @property
     def reconciles(self) -> bool:
@@ -57,6 +64,7 @@ class Options:
     table: str | None = None
     ctx: Context = Context()
     limits: Limits = Limits()
+    parse: sources.ParseLimits = sources.ParseLimits()
     chunk_lines: int = 20_000
 
     def __post_init__(self) -> None:
@@ -82,16 +90,20 @@ def _quarantine(table: str, source: str, items: Iterable[tuple[int, str, str]]) 
     )
 
 
-def _to_json(value) -> str:
-    """JSON text of a decoded record; the stdlib takes what orjson refuses (ints past 64 bits)."""
-    try:
-        return orjson.dumps(value, default=str).decode()
-    except TypeError:
-        return json.dumps(value, default=str, ensure_ascii=False)
-
-
 def _extra_json(values: list) -> list[str | None]:
-    return [None if v is None else _to_json(v) for v in values]
+    return [None if v is None else sources.to_json(v) for v in values]
+
+
+@dataclass(frozen=True)
+class Converted:
+    """One chunk after conversion: the good rows, the rejects as (line, reason, raw), the rows
+    read and the warnings about good rows (message -> count)."""
+
+    good: pa.Table
+    rejects: list[tuple[int, str, str]]
+    n_read: int
+    warnings: Counter
+    lines: np.ndarray  # line (or row) number of each good row, for provenance
 
 
 def convert_records(
@@ -99,11 +111,8 @@ def convert_records(
     records: list[tuple[sources.Line, dict]],
     opts: Options,
     inputs: dict[str, dict] | None = None,
-) -> tuple[pa.Table, list[tuple[int, str, str]], int]:
-    """Map records to canonical rows and validate them.
-
-    Returns the good rows, the rejects as (line, reason, raw) and the number of rows read.
-    """
+) -> Converted:
+    """Map records to canonical rows (through the format's adapter) and validate them."""
     table = TABLES[kind.table]
     mapped: list[dict] = []
     where: list[sources.Line] = []
@@ -130,17 +139,85 @@ def convert_records(
     checked = check(columns, len(mapped), table, opts.limits)
     rejects.extend(
         (where[i].number, reason, where[i].raw)
-        for i, reason in zip(checked.bad_rows, checked.bad_reasons)
+        for i, reason in zip(checked.bad_rows, checked.bad_reasons, strict=True)
     )
-    return checked.good, rejects, n_read
+    warnings = checked.warnings
+    quarantined = set(checked.bad_rows)
+    kept = [i for i in range(len(mapped)) if i not in quarantined]
+    for i in kept:
+        warnings.update(mapped[i].get(WARNINGS, ()))
+    lines = np.fromiter((where[i].number for i in kept), np.int64, len(kept))
+    return Converted(checked.good, rejects, n_read, warnings, lines)
 
 
-def convert_arrow(kind: Kind, batch: pa.RecordBatch | pa.Table, opts: Options, locate):
+def _not_utf8_rows(batch: pa.RecordBatch | pa.Table) -> dict[int, str]:
+    """Rows holding text that is not UTF-8 (Arrow's readers let it through), with the reason."""
+    try:
+        batch.validate(full=True)
+        return {}
+    except pa.ArrowInvalid:
+        pass
+    bad: dict[int, str] = {}
+    for name in batch.schema.names:
+        column = batch.column(name)
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        for i in range(len(column)):
+            try:
+                column.slice(i, 1).validate(full=True)
+            except pa.ArrowInvalid:
+                bad.setdefault(i, f"{name}: not UTF-8")
+    return bad
+
+
+def _extra_column(frame: pa.Table, unknown: list[str]) -> pa.Array:
+    """The unknown columns of each row as one JSON object text (an `extra` struct column merges
+    into the others). Polars encodes in bulk; types it cannot take go through Python."""
+    try:
+        encoded = pl.from_arrow(frame)
+        if EXTRA in unknown and isinstance(encoded.schema[EXTRA], pl.Struct):
+            inner = {f.name for f in encoded.schema[EXTRA].fields}
+            if not inner & set(unknown):
+                encoded = encoded.unnest(EXTRA)
+        return encoded.select(pl.struct(encoded.columns).struct.json_encode())[:, 0].to_arrow()
+    except Exception:  # noqa: BLE001 - polars raises many kinds for exotic Arrow types
+        rows = frame.to_pylist()
+        for row in rows:
+            carried = row.get(EXTRA)
+            if isinstance(carried, dict) and not carried.keys() & row.keys():
+                row.pop(EXTRA)
+                row.update(carried)
+        return pa.array([sources.to_json(r) for r in rows], pa.string())
+
+
+def convert_arrow(
+    kind: Kind, batch: pa.RecordBatch | pa.Table, opts: Options, locate, numbers: np.ndarray
+) -> Converted:
     """Canonical rows in bulk: columns converted whole, unknown columns kept as `extra`.
 
-    `locate(i)` gives row i's (line number, raw text) for quarantine.
+    `locate(i)` gives row i's (line number, raw text) for quarantine, `numbers[i]` its number.
+    Rows with text that is not UTF-8, and every row when an unknown column nests deeper than
+    the parse limit, are quarantined before anything converts them.
     """
     table = TABLES[kind.table]
+    n_rows = batch.num_rows
+    too_deep = [
+        name
+        for name, dtype in zip(batch.schema.names, batch.schema.types, strict=True)
+        if name not in table.names and sources.schema_depth(dtype) > opts.parse.max_depth
+    ]
+    if too_deep:
+        reason = f"{too_deep[0]}: nested deeper than {opts.parse.max_depth} levels"
+        rejects = [(number, reason, raw) for number, raw in map(locate, range(n_rows))]
+        empty = table.arrow_schema().empty_table()
+        return Converted(empty, rejects, n_rows, Counter(), np.zeros(0, np.int64))
+    early = _not_utf8_rows(batch)
+    keep = np.array([i for i in range(n_rows) if i not in early], dtype=np.int64)
+    if early:
+        batch = batch.take(pa.array(keep))
     known = [c for c in batch.schema.names if c in table.names]
     unknown = [
         c
@@ -151,20 +228,17 @@ def convert_arrow(kind: Kind, batch: pa.RecordBatch | pa.Table, opts: Options, l
     if unknown == [EXTRA] and pa.types.is_string(batch.schema.field(EXTRA).type):
         columns[EXTRA] = batch.column(EXTRA)  # a store export being re-ingested
     elif unknown:
-        frame = pl.from_arrow(pa.table({c: batch.column(c) for c in unknown}))
-        if EXTRA in unknown and isinstance(frame.schema[EXTRA], pl.Struct):
-            inner = {f.name for f in frame.schema[EXTRA].fields}
-            if not inner & set(unknown):  # an `extra` object merges into the other extras
-                frame = frame.unnest(EXTRA)
-        columns[EXTRA] = frame.select(pl.struct(frame.columns).struct.json_encode())[
-            :, 0
-        ].to_arrow()
+        columns[EXTRA] = _extra_column(pa.table({c: batch.column(c) for c in unknown}), unknown)
     checked = check(columns, batch.num_rows, table, opts.limits)
     rejects = []
-    for i, reason in zip(checked.bad_rows, checked.bad_reasons):
+    for i, reason in sorted(early.items()):
         number, raw = locate(i)
         rejects.append((number, reason, raw))
-    return checked.good, rejects, batch.num_rows
+    for i, reason in zip(checked.bad_rows, checked.bad_reasons, strict=True):
+        number, raw = locate(int(keep[i]))
+        rejects.append((number, reason, raw))
+    good_rows = np.delete(keep, checked.bad_rows)
+    return Converted(checked.good, rejects, n_rows, checked.warnings, numbers[good_rows])
 
 
 def _kind_of(path: Path, opts: Options) -> Kind | None:
@@ -202,43 +276,30 @@ def plan(paths: list[Path], opts: Options) -> dict[Path, Kind | None]:
     return planned
 
 
-def _row_locator(batch: pa.RecordBatch, first: int):
-    """Row i of a Parquet batch as (row number, JSON text), rendered only when asked."""
-    return lambda i: (first + i, _to_json(batch.slice(i, 1).to_pylist()[0]))
-
-
-def _line_locator(lines: list[tuple[int, bytes]]):
-    """Row i of a JSON Lines chunk as (line number, raw text)."""
-    return lambda i: (lines[i][0], sources.raw_text(lines[i][1]))
-
-
 def _chunks(path: Path, kind: Kind, opts: Options, inputs: dict | None, served: set | None):
-    """(good rows, rejects, rows read, bytes) per chunk of one file."""
-    if sources.is_parquet(path):
-        for first, batch in sources.iter_parquet(path):
-            if kind.format == "canonical":
-                yield (*convert_arrow(kind, batch, opts, _row_locator(batch, first)), 0)
-                continue
-            records = [
-                (sources.Line(first + i, _to_json(r)), r) for i, r in enumerate(batch.to_pylist())
-            ]
-            yield (*convert_records(kind, records, opts, inputs), 0)
-        yield None, [], 0, sources.file_size(path)
-        return
-    schema = TABLES[kind.table].arrow_schema(with_extra=False)
-    for lines, n_bytes in sources.iter_lines(path, opts.chunk_lines):
-        bulk = sources.read_json_lines(lines, schema) if kind.format == "canonical" else None
-        if bulk is not None and bulk.num_rows == len(lines):
-            yield (*convert_arrow(kind, bulk, opts, _line_locator(lines)), n_bytes)
+    """(converted chunk, bytes) per chunk of one file; lines that did not parse are rejects."""
+    canonical = kind.format == "canonical"
+    schema = TABLES[kind.table].arrow_schema(with_extra=False) if canonical else None
+    for chunk in sources.read(path, schema, opts.chunk_lines, opts.parse):
+        if chunk.bulk is not None:
+            yield convert_arrow(kind, chunk.bulk, opts, chunk.locate, chunk.numbers), chunk.n_bytes
             continue
-        parsed = sources.parse_lines(lines)
         if served is not None:
             served.update(
-                r["custom_id"] for _, r in parsed.records if isinstance(r.get("custom_id"), str)
+                r["custom_id"] for _, r in chunk.records if isinstance(r.get("custom_id"), str)
             )
-        good, rejects, n = convert_records(kind, parsed.records, opts, inputs)
-        rejects.extend((line.number, reason, line.raw) for line, reason in parsed.failures)
-        yield good, rejects, n + len(parsed.failures), n_bytes
+        done = convert_records(kind, chunk.records, opts, inputs)
+        done.rejects.extend((line.number, reason, line.raw) for line, reason in chunk.failures)
+        yield (
+            Converted(
+                done.good,
+                done.rejects,
+                done.n_read + len(chunk.failures),
+                done.warnings,
+                done.lines,
+            ),
+            chunk.n_bytes,
+        )
 
 
 def _reject(staging: store.Staging, report: Report, table: str, source: str, rejects: list) -> None:
@@ -252,9 +313,9 @@ def _batch_inputs(files: list[Path], opts: Options, staging: store.Staging, repo
     inputs: dict[str, dict] = {}
     origin: dict[str, tuple[str, int, str]] = {}
     for path in files:
-        for parsed in sources.iter_jsonl(path, opts.chunk_lines):
-            rejects = [(line.number, reason, line.raw) for line, reason in parsed.failures]
-            for line, record in parsed.records:
+        for chunk in sources.read(path, None, opts.chunk_lines, opts.parse):
+            rejects = [(line.number, reason, line.raw) for line, reason in chunk.failures]
+            for line, record in chunk.records:
                 cid = record.get("custom_id")
                 if not isinstance(cid, str) or cid in inputs:
                     why = (
@@ -315,6 +376,8 @@ def run(
         con = store.connect()
         try:
             req = store.commit_requests(con, store_path, staging)
+            if req.conflicts is not None:
+                staging.write("quarantine", req.conflicts)
             acc = store.commit_accounts(con, store_path, staging)
             store.commit_quarantine(con, store_path, staging)
         finally:
@@ -322,17 +385,24 @@ def run(
         for name, committed in (("requests", req), ("accounts", acc)):
             report.counts[name].stored = committed.stored
             report.counts[name].duplicates = committed.duplicates
+        report.counts["requests"].conflicting = req.n_conflicts
+        report.counts["requests"].quarantined += req.n_conflicts
         staging.discard()
     return report
 
 
 def _ingest_file(path, kind, opts, staging, report, progress, inputs, served) -> None:
     counts = report.counts[kind.table]
-    for good, rejects, n_read, n_bytes in _chunks(path, kind, opts, inputs, served):
-        if good is not None:
-            staging.write(kind.table, good)
-        counts.read += n_read
-        counts.quarantined += len(rejects)
-        staging.write("quarantine", _quarantine(kind.table, str(path), rejects))
+    for done, n_bytes in _chunks(path, kind, opts, inputs, served):
+        good = done.good
+        if kind.table == "requests":  # provenance, for quarantining conflicting duplicates
+            good = good.append_column(
+                store.SOURCE, pa.repeat(pa.scalar(str(path)), good.num_rows)
+            ).append_column(store.LINE, pa.array(done.lines, pa.int64()))
+        staging.write(kind.table, good)
+        counts.read += done.n_read
+        counts.quarantined += len(done.rejects)
+        counts.warnings.update(done.warnings)
+        staging.write("quarantine", _quarantine(kind.table, str(path), done.rejects))
         if progress and n_bytes:
             progress(n_bytes)

@@ -31,15 +31,6 @@ SIGNAL_INPUTS = [
     if c not in ("request_id", "session_id", "response", "temperature", "max_tokens")
 ]
 BATCH_ROWS = 250_000
-DEMO_COLUMNS = (
-    "requests_per_active_day",
-    "hour_entropy",
-    "share_elicitation",
-    "share_grading",
-    "newest_model_lag_hours",
-    "top_tail_share",
-)
-"""A few telling features the demo prints per archetype."""
 
 
 @dataclass(frozen=True)

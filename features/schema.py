@@ -114,8 +114,12 @@ LABELS = Table(
 TABLES = {t.name: t for t in (REQUESTS, ACCOUNTS, LABELS)}
 
 THINKING_MODES = ("disabled", "enabled", "adaptive")
-REASONING_EFFORT_BUDGET = {"minimal": 0, "low": 1024, "medium": 8192, "high": 32768}
-"""OpenAI `reasoning_effort` mapped to a token budget, as the contract fixes it."""
+REASONING_EFFORT_BUDGET = {"none": 0, "minimal": 0, "low": 1024, "medium": 8192, "high": 32768}
+"""OpenAI `reasoning_effort` mapped to a token budget: low, medium and high as the contract fixes
+them; `none` and `minimal` ask for no reasoning budget."""
+REASONING_EFFORT_NEAREST = {"xhigh": "high"}
+"""Efforts the SDK allows beyond the contract's, mapped to the nearest contract value (a warning
+is counted and the raw value kept in `extra`)."""
 
 QUARANTINE_SCHEMA = pa.schema(
     [

@@ -12,8 +12,10 @@ rerun deduplicates against what was committed.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
+import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -33,12 +36,22 @@ class StoreLocked(RuntimeError):
     """Another run holds the store's lock."""
 
 
+SOURCE, LINE = "_source", "_line"
+"""Provenance columns of staged request rows (their source file and line), never published."""
+
+
 @dataclass(frozen=True)
 class Committed:
-    """Rows a commit added, and rows it found already there (duplicates)."""
+    """Rows a commit added, rows it found already there with the same content (duplicates),
+    and rows whose id was taken by a different row (conflicting duplicates, as quarantine rows)."""
 
     stored: int
     duplicates: int
+    conflicts: pa.Table | None = None
+
+    @property
+    def n_conflicts(self) -> int:
+        return 0 if self.conflicts is None else self.conflicts.num_rows
 
 
 @contextmanager
@@ -110,30 +123,83 @@ def _move_partitions(written: Path, target: Path, run_id: str) -> None:
         os.replace(path, final)
 
 
+CONFLICT = (
+    "request_id: conflicting duplicate (a different row with this request_id was seen first "
+    "and is kept)"
+)
+
+
 def commit_requests(con: duckdb.DuckDBPyConnection, store: Path, staging: Staging) -> Committed:
-    """Move staged requests into day partitions, keeping the first copy of each request_id."""
+    """Move staged requests into day partitions, keeping the first-seen row of each request_id.
+
+    A later row with the same id is a duplicate when its content is the same (a retried
+    delivery: counted, dropped) and a conflicting duplicate when it differs: it is returned in
+    `Committed.conflicts` (quarantine rows, with its source file and line) for the caller to
+    quarantine. The first-seen row is the one already stored, else the first in reading order.
+    """
     glob = staging.glob("requests")
     if glob is None:
         return Committed(0, 0)
-    cols = ", ".join(f'"{c}"' for c in REQUESTS.arrow_schema().names)
+    names = REQUESTS.arrow_schema().names
+    cols = ", ".join(f'"{c}"' for c in names)
+    content = "hash(" + ", ".join(f's."{c}"' for c in names if c != "request_id") + ")"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE staged AS SELECT s.*, {content} AS h "
+        f"FROM ({_ordered(glob)}) AS s"
+    )
     existing = store / "requests"
-    anti = ""
+    seen = "SELECT NULL::VARCHAR AS request_id, NULL::UBIGINT AS h WHERE false"
     if _files(existing, "*/*.parquet"):
-        anti = (
-            f"ANTI JOIN (SELECT request_id FROM read_parquet('{existing}/*/*.parquet', "
-            "hive_partitioning=false)) AS seen USING (request_id)"
+        seen = (
+            f"SELECT s.request_id, min({content}) AS h "
+            f"FROM read_parquet('{existing}/*/*.parquet', hive_partitioning=false) AS s "
+            "WHERE s.request_id IN (SELECT request_id FROM staged) GROUP BY s.request_id"
         )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE classified AS
+        SELECT staged.*, CASE
+            WHEN seen.request_id IS NOT NULL THEN
+                CASE WHEN staged.h = seen.h THEN 'duplicate' ELSE 'conflict' END
+            WHEN row_number() OVER w = 1 THEN 'new'
+            WHEN staged.h = first_value(staged.h) OVER w THEN 'duplicate'
+            ELSE 'conflict' END AS fate
+        FROM staged LEFT JOIN ({seen}) AS seen ON staged.request_id = seen.request_id
+        WINDOW w AS (PARTITION BY staged.request_id ORDER BY staged.ord)"""
+    )
     written = staging.path / "publish-requests"
     (stored,) = con.execute(
         f"""COPY (
             SELECT {cols}, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d') AS dt
-            FROM ({_ordered(glob)}) AS staged {anti}
-            QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ord) = 1
+            FROM classified WHERE fate = 'new'
         ) TO '{written}' (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)"""
     ).fetchone()
-    total = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
+    fates = dict(con.execute("SELECT fate, count(*) FROM classified GROUP BY fate").fetchall())
+    conflicts = pl.from_arrow(
+        con.sql(
+            f"SELECT {cols}, {SOURCE}, {LINE}, fate FROM classified "
+            "WHERE fate = 'conflict' ORDER BY ord"
+        ).to_arrow_table()
+    )
     _move_partitions(written, existing, staging.run_id)
-    return Committed(stored, total - stored)
+    return Committed(stored, fates.get("duplicate", 0), _conflict_rows(conflicts))
+
+
+def _conflict_rows(conflicts: pl.DataFrame) -> pa.Table | None:
+    """Conflicting duplicates as quarantine rows (raw: the canonical row as JSON)."""
+    if conflicts.is_empty():
+        return None
+    rows = conflicts.drop(SOURCE, LINE, "fate").to_dicts()
+    return pa.Table.from_pydict(
+        {
+            "table": ["requests"] * conflicts.height,
+            "source_file": conflicts[SOURCE].to_list(),
+            "line": conflicts[LINE].to_list(),
+            "reason": [CONFLICT] * conflicts.height,
+            "raw": [json.dumps(r, default=str, ensure_ascii=False) for r in rows],
+            "quarantined_at": [datetime.now(UTC)] * conflicts.height,
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
 
 
 def latest_accounts_file(store: Path) -> Path | None:
@@ -220,3 +286,61 @@ def connect(memory_limit: str = "2GB", threads: int | None = None) -> duckdb.Duc
 def requests_glob(store: Path) -> str:
     """The glob of committed request files, for readers (Hive partition `dt` included)."""
     return str(store / "requests" / "dt=*" / "*.parquet")
+
+
+def quarantine_files(store: Path) -> list[Path]:
+    """The store's quarantine files, oldest partition first."""
+    return sorted((store / "quarantine").rglob("*.parquet"))
+
+
+def first_quarantine_reason(store: Path) -> str:
+    """'first reason: ...' of the store's quarantined rows, or 'no rows'."""
+    files = quarantine_files(store)
+    if not files:
+        return "no rows"
+    return "first reason: " + pq.read_table(files[0], columns=["reason"]).column(0)[0].as_py()
+
+
+def export_quarantine(store: Path, target: Path) -> int:
+    """Copy every quarantined row of the store to one Parquet file `target` (replaced; removed
+    when there is none); the number of rows."""
+    files = quarantine_files(store)
+    target.unlink(missing_ok=True)
+    if not files:
+        return 0
+    table = pa.concat_tables(
+        [pq.read_table(f) for f in files], promote_options="permissive"
+    ).select(QUARANTINE_SCHEMA.names)
+    tmp = target.with_name(f".{target.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, target)
+    return table.num_rows
+
+
+OWNER = ".owner-pid"
+
+
+@contextmanager
+def private_store(prefix: str):
+    """A temporary store folder for one command (`score`, `train`), removed on every exit path
+    Python sees; folders left by a process that was killed outright (its pid in `.owner-pid` no
+    longer alive) are swept the next time any command opens one."""
+    root = Path(tempfile.gettempdir())
+    for old in root.glob(f"{prefix}*"):
+        _sweep(old)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        (Path(tmp) / OWNER).write_text(str(os.getpid()))
+        yield Path(tmp) / "store"
+
+
+def _sweep(folder: Path) -> None:
+    try:
+        pid = int((folder / OWNER).read_text())
+    except (OSError, ValueError):
+        return  # not ours to judge (no owner file): leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        shutil.rmtree(folder, ignore_errors=True)
+    except PermissionError:
+        pass  # alive, another user's

@@ -6,6 +6,7 @@ column whose bulk conversion failed, to name the bad rows.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -15,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.schema import EXTRA, TS, Table
+from features.schema import EXTRA, THINKING_MODES, TS, Table
 
 EARLIEST_TS = datetime(2020, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
@@ -50,6 +51,7 @@ class Checked:
     good: pa.Table
     bad_rows: list[int] = field(default_factory=list)
     bad_reasons: list[str] = field(default_factory=list)
+    warnings: Counter = field(default_factory=Counter)  # message -> rows kept with a change
 
 
 Errors = dict[int, str]
@@ -166,15 +168,46 @@ def _range_checks(frame: pl.DataFrame, table: Table, limits: Limits) -> pl.Serie
     if "status_code" in cols:
         bad_status = (pl.col("status_code") < 100) | (pl.col("status_code") > 599)
         checks.append(pl.when(bad_status).then(pl.lit("status_code: outside 100-599")))
-    if "thinking_mode" in cols:
-        checks.append(
-            pl.when(~pl.col("thinking_mode").is_in(["disabled", "enabled", "adaptive"])).then(
-                pl.lit("thinking_mode: not one of disabled, enabled, adaptive")
-            )
-        )
     return frame.select(pl.concat_str(checks, separator="; ", ignore_nulls=True).alias("r"))[
         "r"
     ].fill_null("")
+
+
+ENUMS = {"thinking_mode": THINKING_MODES}
+"""Columns with a fixed vocabulary. A value outside it never costs the row: it becomes null,
+the raw value is kept in `extra` and a warning is counted."""
+
+
+def _unknown_values(good: pa.Table) -> tuple[pa.Table, Counter]:
+    """Unknown enum values nulled, kept in `extra` under their column's name, and counted."""
+    warnings: Counter = Counter()
+    for name, allowed in ENUMS.items():
+        if name not in good.schema.names:
+            continue
+        column = good.column(name)
+        unknown = pc.and_kleene(pc.is_valid(column), pc.invert(pc.is_in(column, pa.array(allowed))))
+        if not pc.any(unknown).as_py():
+            continue
+        for value in pc.filter(column, unknown).to_pylist():
+            shown = ", ".join(allowed)
+            warnings[f"{name} {value[:40]!r}: not one of {shown}; set to null, kept in extra"] += 1
+        frame = pl.from_arrow(good)
+        kept = pl.struct(pl.col(name)).struct.json_encode()
+        extra = pl.col(EXTRA).str.strip_chars()
+        merged = (
+            pl.when(extra.is_null() | (extra == "{}"))
+            .then(kept)
+            .when(extra.str.starts_with("{"))
+            .then(kept.str.head(-1) + pl.lit(",") + extra.str.slice(1))
+            .otherwise(pl.col(EXTRA))
+        )
+        flag = pl.Series(unknown.to_numpy(zero_copy_only=False))
+        frame = frame.with_columns(
+            pl.when(flag).then(merged).otherwise(pl.col(EXTRA)).alias(EXTRA),
+            pl.when(flag).then(None).otherwise(pl.col(name)).alias(name),
+        )
+        good = frame.to_arrow().cast(good.schema)
+    return good, warnings
 
 
 def _merge(coercion_errors: list[str], range_reasons: str) -> str:
@@ -210,8 +243,13 @@ def check(columns: dict, n_rows: int, table: Table, limits: Limits = Limits()) -
     if errors:
         bad[list(errors)] = True
     bad_rows = np.flatnonzero(bad).tolist()
+    good = coerced.filter(pa.array(~bad))
+    good, warnings = (
+        _unknown_values(good) if set(ENUMS) <= set(good.schema.names) else (good, Counter())
+    )
     return Checked(
-        good=coerced.filter(pa.array(~bad)),
+        good=good,
         bad_rows=bad_rows,
         bad_reasons=[_merge(errors.get(i, []), later[i]) for i in bad_rows],
+        warnings=warnings,
     )

@@ -7,11 +7,14 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+ROOT = Path(__file__).parent.parent
+NOTEBOOKS = ROOT / "notebooks"
 
 
 def test_evaluation_notebook_executes(monkeypatch, tmp_path):
     monkeypatch.setenv("DISTILLGUARD_NB_SMALL", "1")
+    # the research harness is not part of the installed package: the repository root is its path
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend draws PNGs
     nb = nbformat.read(NOTEBOOKS / "evaluation.ipynb", as_version=4)
     NotebookClient(

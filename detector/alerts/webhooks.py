@@ -225,10 +225,15 @@ def _slack_text(payload: dict) -> str:
 
 @dataclass
 class Delivery:
+    """What one `deliver` call did, and what is left waiting in the outbox after it."""
+
     delivered: int = 0
     retried: int = 0
     failed: int = 0
     disabled: list[str] = field(default_factory=list)
+    pending: int = 0  # events still waiting out their backoff, for endpoints that take them
+    next_due: datetime | None = None  # when the earliest of them is due
+    held: int = 0  # events waiting for a disabled or unconfigured endpoint
 
 
 def deliver(
@@ -238,8 +243,10 @@ def deliver(
     policy: Policy = Policy(),
     rng: random.Random | None = None,
     send: Callable[[Endpoint, str, str], Attempt] = post,
+    force: bool = False,
 ) -> Delivery:
-    """Send every due event once; record each attempt as it happens. Returns what happened."""
+    """Send every due event once (`force`: every pending event, due or not); record each
+    attempt as it happens. Returns what happened and what is still waiting."""
     ensure_tables(con)
     rng = rng or random.Random()
     by_name = {ep.name: ep for ep in endpoints}
@@ -251,8 +258,8 @@ def deliver(
     }
     due = con.execute(
         "SELECT event_id, endpoint, body, attempts FROM alert_outbox "
-        "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY created_at, event_id",
-        [now()],
+        "WHERE status = 'pending' AND (? OR next_attempt_at <= ?) ORDER BY created_at, event_id",
+        [force, now()],
     ).fetchall()
     out = Delivery()
     for event_id, name, body, attempts in due:
@@ -297,6 +304,15 @@ def deliver(
                 con, event_id, name, "failed", attempts, at, code, result.error or f"HTTP {code}"
             )
             out.failed += 1
+    live = sorted(set(by_name) - disabled)
+    pending, next_due, held = con.execute(
+        "SELECT count(*) FILTER (WHERE list_contains(?, endpoint)), "
+        "min(next_attempt_at) FILTER (WHERE list_contains(?, endpoint)), "
+        "count(*) FILTER (WHERE NOT list_contains(?, endpoint)) "
+        "FROM alert_outbox WHERE status = 'pending'",
+        [live, live, live],
+    ).fetchone()
+    out.pending, out.next_due, out.held = pending, next_due, held
     return out
 
 

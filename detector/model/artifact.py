@@ -1,10 +1,13 @@
 """Model directories: what `train` writes and `score --model` reads.
 
     DIR/model.pt     the network's weights (torch state dict, loaded with weights_only=True)
-    DIR/model.json   architecture, preprocessing, calibration, thresholds, feature set,
-                     training data and validation figures
+    DIR/model.json   architecture, training config, preprocessing, calibration, thresholds,
+                     feature set and its definition hash, code version, training data and
+                     validation figures
 
-The default model ships inside the package (`detector/model/default/`).
+The default model ships inside the package (`detector/model/default/`). A model is refused when
+its feature set differs from the one this code computes (`features.version`): its inputs would
+mean something else.
 """
 
 from __future__ import annotations
@@ -12,16 +15,20 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 import torch
 
+from detector.model.config import ModelConfig, TrainConfig
 from detector.model.graph import LINK_TYPES, Preprocessor
 from detector.model.net import DetectorNet
-from detector.model.train import Fitted, Platt, TrainConfig
-from features.registry import FEATURE_SET
+from detector.model.train import Fitted, Platt
+from features.version import FEATURE_HASH, FEATURE_SET
 
-FORMAT = "distillguard-model-1"
+FORMAT = "distillguard-model-2"
+READABLE = ("distillguard-model-1", FORMAT)
+"""Formats `load` reads: format 1 kept the training config flat (still read)."""
 DEFAULT = Path(__file__).parent / "default"
 
 
@@ -36,10 +43,12 @@ def save(fitted: Fitted, folder: Path, trained_on: dict) -> None:
     meta = {
         "format": FORMAT,
         "feature_set": FEATURE_SET,
+        "feature_hash": FEATURE_HASH,
+        "code_version": code_version(),
         "link_types": list(LINK_TYPES),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": asdict(fitted.config),
-        "n_inputs": fitted.net.encoder[0].in_features,
+        "model": asdict(fitted.net.config),
+        "config": fitted.config.to_dict(),
         "preprocessor": fitted.prep.to_dict(),
         "account_calibration": asdict(fitted.account_calibration),
         "campaign_calibration": asdict(fitted.campaign_calibration),
@@ -62,18 +71,24 @@ def load(folder: Path | None = None) -> tuple[Fitted, dict]:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise ModelError(f"{meta_path}: not valid JSON ({exc})") from exc
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in READABLE:
         raise ModelError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    if meta["feature_set"] != FEATURE_SET:
+    if meta.get("feature_set") != FEATURE_SET:
         raise ModelError(
-            f"{folder}: trained on feature set {meta['feature_set']}, this version computes "
-            f"{FEATURE_SET}; retrain with `distillguard train`"
+            f"{folder}: trained on feature set {meta.get('feature_set')!r} (code "
+            f"{meta.get('code_version', 'unknown')}), this version computes {FEATURE_SET} (code "
+            f"{code_version()}): the feature definitions differ, so its inputs would mean "
+            "something else; retrain with `distillguard train`"
         )
     if meta["link_types"] != list(LINK_TYPES):
         raise ModelError(f"{folder}: trained on link types {meta['link_types']}; retrain it")
-    cfg = TrainConfig(**meta["config"])
-    net = DetectorNet(meta["n_inputs"], len(LINK_TYPES), cfg.hidden, cfg.layers, cfg.dropout)
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    cfg = TrainConfig.from_dict(meta["config"])
+    shape = meta.get("model") or asdict(cfg.model(meta["n_inputs"], len(LINK_TYPES)))
+    net = DetectorNet(ModelConfig(**shape))
+    try:
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except (RuntimeError, OSError) as exc:  # torch says which tensors do not fit
+        raise ModelError(f"{weights}: weights do not fit the model in model.json ({exc})") from exc
     net.eval()
     fitted = Fitted(
         net=net,
@@ -87,3 +102,11 @@ def load(folder: Path | None = None) -> tuple[Fitted, dict]:
         validation=meta.get("validation", {}),
     )
     return fitted, meta
+
+
+def code_version() -> str:
+    """The installed distillguard package's version ('unknown' when not installed)."""
+    try:
+        return metadata.version("distillguard")
+    except metadata.PackageNotFoundError:
+        return "unknown"

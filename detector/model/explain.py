@@ -20,15 +20,11 @@ import scipy.sparse as sp
 import torch
 
 from detector.linking.edges import EDGE_TYPES
-from detector.model.graph import LINK_TYPES, Graph, TorchGraph
+from detector.model.graph import LINK_TYPES, STRUCTURE_MEANING, Graph, TorchGraph
 from detector.model.train import Fitted
 from features.registry import FEATURES
 
-MEANING = (
-    {f.name: f.meaning for f in FEATURES}
-    | {f"deg_{t}": f"weight of links by {EDGE_TYPES[t].meaning}" for t in LINK_TYPES}
-    | {"cluster_size": "accounts in its cluster"}
-)
+MEANING = {f.name: f.meaning for f in FEATURES} | STRUCTURE_MEANING
 MIN_SHARE = 0.05
 
 
@@ -205,15 +201,23 @@ def campaign_reasons(
 
 
 def _link_summary(edges: pl.DataFrame) -> dict[tuple[str, str], tuple[int, str | None]]:
+    """Per (account, link type): how many links, and the example a reason quotes: the evidence
+    of its heaviest link of that type, ties broken by the text, so reruns quote the same one."""
+    columns = ("edge_type", "weight", "evidence")
     ends = pl.concat(
         [
-            edges.select(pl.col("src").alias("account_id"), "edge_type", "evidence"),
-            edges.select(pl.col("dst").alias("account_id"), "edge_type", "evidence"),
+            edges.select(pl.col("src").alias("account_id"), *columns),
+            edges.select(pl.col("dst").alias("account_id"), *columns),
         ]
     )
-    summary = ends.group_by("account_id", "edge_type").agg(
-        pl.len().alias("n"), pl.col("evidence").drop_nulls().mode().first().alias("example")
+    n = ends.group_by("account_id", "edge_type").len("n")
+    example = (
+        ends.drop_nulls("evidence")
+        .sort(["weight", "evidence"], descending=[True, False])
+        .group_by("account_id", "edge_type", maintain_order=True)
+        .agg(pl.col("evidence").first().alias("example"))
     )
+    summary = n.join(example, on=["account_id", "edge_type"], how="left")
     return {(r[0], r[1]): (r[2], r[3]) for r in summary.iter_rows()}
 
 

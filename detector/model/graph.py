@@ -11,6 +11,7 @@ index, ready to move to a torch device.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -21,9 +22,16 @@ from detector.linking.edges import EDGE_TYPES
 from features.registry import CATEGORICAL, FEATURES, NUMERIC
 
 LINK_TYPES = tuple(EDGE_TYPES)
-STRUCTURE = (*(f"deg_{t}" for t in LINK_TYPES), "cluster_size")
+STRUCTURE_MEANING = {
+    **{f"deg_{t}": f"weight of links by {EDGE_TYPES[t].meaning}" for t in LINK_TYPES},
+    "cluster_size": "accounts in its cluster (1 when unclustered)",
+}
+"""The inputs the link graph adds to every account's features, and what each means."""
+STRUCTURE = tuple(STRUCTURE_MEANING)
 FAMILY = {f.name: f.family for f in FEATURES} | {c: "graph" for c in STRUCTURE}
 CLIP = 8.0
+CLIP_WARN_SHARE = 0.05
+log = logging.getLogger(__name__)
 
 
 def structure(features: pl.DataFrame, edges: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
@@ -88,13 +96,33 @@ class Preprocessor:
         return [*self.numeric, *cats]
 
     def transform(self, frame: pl.DataFrame) -> np.ndarray:
-        """The standardised matrix of a feature table (missing columns count as 0 / unknown)."""
+        """The standardised matrix of a feature table.
+
+        Missing columns count as 0 (numeric) or unknown (categorical), null or NaN values as 0,
+        and standardised values are clipped to +-CLIP; each is logged, the first two as
+        warnings (the table differs from what the model was trained on), clipping as a warning
+        only when it touches more than `CLIP_WARN_SHARE` of a column's rows (a shifted
+        population), else at info level.
+        """
+        absent = [c for c in self.numeric if c not in frame.columns]
+        absent += [c for c in self.categories if c not in frame.columns]
+        if absent:
+            log.warning(
+                "model inputs missing from the feature table, filled as 0 / unknown: %s", absent
+            )
         present = frame.with_columns(
             pl.lit(0.0).alias(c) for c in self.numeric if c not in frame.columns
         )
-        raw = present.select(self.numeric).cast(pl.Float64).fill_null(0.0).fill_nan(0.0)
-        values = _transform(raw.to_numpy(), self.numeric, self.log)
-        z = np.clip((values - np.asarray(self.center)) / np.asarray(self.scale), -CLIP, CLIP)
+        raw = present.select(self.numeric).cast(pl.Float64)
+        holes = {c: n for c, n in zip(self.numeric, (raw.null_count().row(0)), strict=True) if n}
+        nans = raw.select(pl.col(c).is_nan().sum() for c in self.numeric).row(0)
+        holes |= {c: holes.get(c, 0) + n for c, n in zip(self.numeric, nans, strict=True) if n}
+        if holes:
+            log.warning("null or NaN model inputs filled with 0: %s", holes)
+        values = _transform(raw.fill_null(0.0).fill_nan(0.0).to_numpy(), self.numeric, self.log)
+        unclipped = (values - np.asarray(self.center)) / np.asarray(self.scale)
+        _log_clipping(unclipped, self.numeric)
+        z = np.clip(unclipped, -CLIP, CLIP)
         blocks = [z]
         for col, vocab in self.categories.items():
             given = (
@@ -118,6 +146,27 @@ class Preprocessor:
     @classmethod
     def from_dict(cls, data: dict) -> Preprocessor:
         return cls(**data)
+
+
+def _log_clipping(unclipped: np.ndarray, names: list[str]) -> None:
+    if not unclipped.size:
+        return
+    counts = (np.abs(unclipped) > CLIP).sum(axis=0)
+    clipped = {n: int(c) for n, c in zip(names, counts, strict=True) if c}
+    if not clipped:
+        return
+    rows = unclipped.shape[0]
+    shifted = {n: c for n, c in clipped.items() if c > CLIP_WARN_SHARE * rows}
+    if shifted:
+        log.warning(
+            "inputs beyond +-%g robust deviations of the training population, clipped, in more "
+            "than %.0f%% of %d rows: %s",
+            CLIP,
+            100 * CLIP_WARN_SHARE,
+            rows,
+            shifted,
+        )
+    log.info("inputs clipped at +-%g (rows per column, of %d): %s", CLIP, rows, clipped)
 
 
 def _transform(raw: np.ndarray, numeric: list[str], log: list[str]) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from detector.model.config import ModelConfig
 from detector.model.graph import TorchGraph
 
 
@@ -42,10 +43,11 @@ class TypedConv(nn.Module):
 class DetectorNet(nn.Module):
     """Account and campaign logits for one graph."""
 
-    def __init__(
-        self, n_features: int, n_types: int, hidden: int = 64, layers: int = 2, dropout: float = 0.1
-    ) -> None:
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.config = config
+        n_features, n_types = config.n_features, config.n_types
+        hidden, layers, dropout = config.hidden, config.layers, config.dropout
         self.encoder = nn.Sequential(
             nn.Linear(n_features, hidden),
             nn.LayerNorm(hidden),

@@ -18,43 +18,21 @@ budget (default 0.1%).
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
+from detector.model.config import Augmentation, TrainConfig
 from detector.model.graph import Graph, Preprocessor, TorchGraph
 from detector.model.net import DetectorNet
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Model size, optimiser, augmentation and operating point."""
-
-    hidden: int = 64
-    layers: int = 2
-    dropout: float = 0.1
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    max_epochs: int = 100
-    patience: int = 20
-    seed: int = 0
-    edge_dropout: float = 0.2
-    family_dropout: float = 0.15
-    noise: float = 0.05
-    campaign_weight: float = 0.5
-    fpr_budget: float = 0.001
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        if not 0 < self.fpr_budget < 1:
-            raise ValueError(f"fpr_budget must be in (0, 1), got {self.fpr_budget}")
-        if self.max_epochs < 1 or self.patience < 1:
-            raise ValueError("max_epochs and patience must be at least 1")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,6 +45,11 @@ class Platt:
     @classmethod
     def fit(cls, logits: np.ndarray, y: np.ndarray) -> Platt:
         if len(np.unique(y)) < 2:
+            log.warning(
+                "calibration: validation has only one class (%d accounts); scores are the "
+                "uncalibrated sigmoid of the logits",
+                len(y),
+            )
             return cls()
         lr = LogisticRegression(C=100.0).fit(logits.reshape(-1, 1), y)
         return cls(float(lr.coef_[0, 0]), float(lr.intercept_[0]))
@@ -109,6 +92,7 @@ def seed_everything(seed: int) -> None:
 def threshold_for(scores_legit: np.ndarray, budget: float) -> float:
     """The smallest threshold t with share(score > t) <= budget among legitimate scores."""
     if scores_legit.size == 0:
+        log.warning("threshold: no legitimate validation scores; falling back to 0.5")
         return 0.5
     allowed = int(np.floor(budget * scores_legit.size))
     ranked = np.sort(scores_legit)[::-1]
@@ -133,11 +117,11 @@ def fit(
     """Train on `train`, stop early on validation average precision, calibrate on `val`."""
     if not train or not val:
         raise ValueError("training needs at least one training and one validation graph")
-    seed_everything(cfg.seed)
+    opt_cfg, aug = cfg.optimiser, cfg.augmentation
+    seed_everything(opt_cfg.seed)
     device = pick_device(cfg.device)
-    n_types = len(train[0].adjacency)
-    net = DetectorNet(train[0].x.shape[1], n_types, cfg.hidden, cfg.layers, cfg.dropout).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    net = DetectorNet(cfg.model(train[0].x.shape[1], len(train[0].adjacency))).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
     tg = [g.tensors(device) for g in train]
     vg = [g.tensors(device) for g in val]
     ys = [torch.from_numpy(g.y).to(device) for g in train]
@@ -153,21 +137,21 @@ def fit(
     family_cols = {
         f: torch.from_numpy(np.flatnonzero(families == f)).to(device) for f in family_names
     }
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(opt_cfg.seed)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     best, best_key, stale, history = None, (-1.0, float("inf")), 0, []
-    for epoch in range(cfg.max_epochs):
+    for epoch in range(opt_cfg.max_epochs):
         started = time.perf_counter()
         net.train()
         order = torch.randperm(len(tg), generator=gen).tolist()
         total = 0.0
         for i in order:
             g, y, cy, (m, cm) = tg[i], ys[i], cys[i], masks[i]
-            x = _augment(g.x, family_cols, cfg, gen)
+            x = _augment(g.x, family_cols, aug, gen)
             adjacency = [
-                None if torch.rand(1, generator=gen).item() < cfg.edge_dropout else a
+                None if torch.rand(1, generator=gen).item() < aug.edge_dropout else a
                 for a in g.adjacency
             ]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -204,7 +188,7 @@ def fit(
             best, best_key, stale = copy.deepcopy(net.state_dict()), (ap_key, val_loss), 0
         else:
             stale += 1
-            if stale >= cfg.patience:
+            if stale >= opt_cfg.patience:
                 break
     net.load_state_dict(best)
     return _calibrate(net, prep, cfg, vg, val, history)
@@ -215,11 +199,11 @@ def nn_bce(logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor) -> t
 
 
 def _augment(
-    x: torch.Tensor, family_cols: dict, cfg: TrainConfig, gen: torch.Generator
+    x: torch.Tensor, family_cols: dict, aug: Augmentation, gen: torch.Generator
 ) -> torch.Tensor:
-    out = x + cfg.noise * torch.randn(x.shape, generator=gen).to(x.device)
+    out = x + aug.noise * torch.randn(x.shape, generator=gen).to(x.device)
     for cols in family_cols.values():
-        if torch.rand(1, generator=gen).item() < cfg.family_dropout:
+        if torch.rand(1, generator=gen).item() < aug.family_dropout:
             out[:, cols] = 0.0  # the legitimate median, after standardisation
     return out
 
@@ -251,7 +235,7 @@ def _calibrate(
         "average_precision": float(average_precision_score(y, scores)) if y.any() else None,
         "recall_at_threshold": float(flagged[y == 1].mean()) if y.any() else None,
         "fpr_at_threshold": float(flagged[y == 0].mean()) if (y == 0).any() else None,
-        "config": asdict(cfg),
+        "config": cfg.to_dict(),
     }
     return Fitted(
         net.cpu(), prep, cfg, acal, ccal, threshold, campaign_threshold, history, validation

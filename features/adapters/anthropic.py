@@ -10,6 +10,7 @@ from __future__ import annotations
 from features.adapters.common import (
     Context,
     RowError,
+    apply_thinking,
     content_text,
     envelope,
     last_user_text,
@@ -29,10 +30,7 @@ def from_exchange(request: dict, response: dict | None, meta: dict) -> dict:
     row["prompt"] = last_user_text(messages)
     row["n_messages"] = len(messages)
     row["n_tools"] = len(request.get("tools") or [])
-    thinking = request.get("thinking")
-    if isinstance(thinking, dict):
-        row["thinking_mode"] = thinking.get("type")
-        row["thinking_budget_tokens"] = thinking.get("budget_tokens")
+    apply_thinking(row, request.get("thinking"))
     row["max_tokens"] = request.get("max_tokens")
     row["temperature"] = request.get("temperature")
     metadata = request.get("metadata") or {}

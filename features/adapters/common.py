@@ -7,7 +7,13 @@ from typing import Any
 
 import orjson
 
-from features.schema import EXTRA, REASONING_EFFORT_BUDGET, REQUESTS
+from features.schema import (
+    EXTRA,
+    REASONING_EFFORT_BUDGET,
+    REASONING_EFFORT_NEAREST,
+    REQUESTS,
+    THINKING_MODES,
+)
 
 CANONICAL_NAMES = frozenset(REQUESTS.names)
 
@@ -98,15 +104,57 @@ def last_user_text(messages: Any) -> str:
     return ""
 
 
-def effort_budget(effort: Any) -> int | None:
-    """OpenAI reasoning_effort as a token budget (contract: low=1024, medium=8192, high=32768)."""
+WARNINGS = "_warnings"
+"""Row key under which an adapter lists what it kept but had to adjust (counted by ingest)."""
+
+
+def warn(row: dict, message: str) -> None:
+    """Note a warning on a row: it is stored, and the message is counted in the ingest report."""
+    row.setdefault(WARNINGS, []).append(message)
+
+
+def keep_extra(row: dict, key: str, value: Any) -> None:
+    """Keep `value` under `key` in the row's `extra` object (nothing given is lost)."""
+    if value is not None:
+        extra = row.get(EXTRA)
+        row[EXTRA] = {**(extra if isinstance(extra, dict) else {}), key: value}
+
+
+def apply_effort(row: dict, effort: Any) -> None:
+    """OpenAI `reasoning_effort` as thinking mode and budget (contract: low=1024, medium=8192,
+    high=32768; none and minimal = 0, disabled). An effort the contract lacks never costs the
+    row: a known one (xhigh) takes the nearest contract value, an unknown one leaves both null;
+    either way the raw value is kept in `extra` and a warning is counted."""
     if effort is None:
-        return None
-    if effort not in REASONING_EFFORT_BUDGET:
-        raise RowError(
-            f"reasoning_effort: {effort!r} is not one of {list(REASONING_EFFORT_BUDGET)}"
-        )
-    return REASONING_EFFORT_BUDGET[effort]
+        return
+    name = effort if isinstance(effort, str) else None
+    if name in REASONING_EFFORT_BUDGET:
+        budget = REASONING_EFFORT_BUDGET[name]
+    elif name in REASONING_EFFORT_NEAREST:
+        nearest = REASONING_EFFORT_NEAREST[name]
+        budget = REASONING_EFFORT_BUDGET[nearest]
+        keep_extra(row, "reasoning_effort", effort)
+        warn(row, f"reasoning_effort {name!r}: mapped to the nearest contract value ({nearest})")
+    else:
+        keep_extra(row, "reasoning_effort", effort)
+        warn(row, f"reasoning_effort {str(effort)[:40]!r}: unknown, kept in extra (budget null)")
+        return
+    row["thinking_budget_tokens"] = budget
+    row["thinking_mode"] = "disabled" if budget == 0 else "enabled"
+
+
+def apply_thinking(row: dict, thinking: Any) -> None:
+    """Anthropic `thinking` ({"type": ..., "budget_tokens": ...}) as mode and budget; a type the
+    contract lacks leaves the mode null, keeps the raw object in `extra` and counts a warning."""
+    if not isinstance(thinking, dict):
+        return
+    kind = thinking.get("type")
+    row["thinking_budget_tokens"] = thinking.get("budget_tokens")
+    if kind in THINKING_MODES or kind is None:
+        row["thinking_mode"] = kind
+        return
+    keep_extra(row, "thinking", thinking)
+    warn(row, f"thinking type {str(kind)[:40]!r}: unknown, kept in extra (mode null)")
 
 
 def split_extra(record: dict, names: frozenset[str] = CANONICAL_NAMES) -> dict:

@@ -11,15 +11,28 @@ from typing import Any
 import orjson
 
 from features.adapters.common import (
+    EXTRA,
     Context,
     RowError,
+    apply_effort,
+    apply_thinking,
     content_text,
-    effort_budget,
     last_user_text,
     require,
 )
 
 FAILURE_STATUS = 500
+USED = frozenset(
+    {
+        "request_id", "startTime", "team_id", "user", "api_key", "end_user", "session_id",
+        "requester_ip_address", "model_group", "model", "messages", "response", "metadata",
+        "proxy_server_request", "prompt_tokens", "completion_tokens",
+    }
+)  # fmt: skip
+"""SpendLogs columns that become canonical columns; every other one (spend, call_type, endTime,
+status, cache_hit, ...) is kept in `extra`."""
+DROPPED_METADATA = frozenset({"headers"})
+"""Metadata keys never kept: request headers may carry credentials."""
 
 
 def _json(value: Any, name: str) -> Any:
@@ -58,6 +71,13 @@ def row(record: dict, ctx: Context) -> dict:
         "usage_output_tokens": record.get("completion_tokens"),
         "status_code": FAILURE_STATUS if record.get("status") == "failure" else 200,
     }
+    extra = {k: v for k, v in record.items() if k not in USED and v is not None}
+    if isinstance(metadata, dict):
+        kept = {k: v for k, v in metadata.items() if k not in DROPPED_METADATA}
+        if kept:
+            extra["metadata"] = kept
+    if extra:
+        out[EXTRA] = extra
     if isinstance(messages, list):
         systems = [m for m in messages if isinstance(m, dict) and m.get("role") == "system"]
         out["system"] = "\n".join(content_text(m.get("content")) for m in systems) or None
@@ -65,14 +85,10 @@ def row(record: dict, ctx: Context) -> dict:
         out["n_tools"] = len(request.get("tools") or [])
         out["max_tokens"] = request.get("max_completion_tokens") or request.get("max_tokens")
         out["temperature"] = request.get("temperature")
-        budget = effort_budget(request.get("reasoning_effort"))
-        thinking = request.get("thinking")
-        if isinstance(thinking, dict):
-            out["thinking_mode"] = thinking.get("type")
-            out["thinking_budget_tokens"] = thinking.get("budget_tokens")
-        elif budget is not None:
-            out["thinking_mode"] = "disabled" if budget == 0 else "enabled"
-            out["thinking_budget_tokens"] = budget
+        if isinstance(request.get("thinking"), dict):
+            apply_thinking(out, request["thinking"])
+        else:
+            apply_effort(out, request.get("reasoning_effort"))
     choices = response.get("choices") if isinstance(response, dict) else None
     if choices:
         message = choices[0].get("message") or {}

@@ -11,7 +11,8 @@ from __future__ import annotations
 from features.adapters.common import (
     Context,
     RowError,
-    effort_budget,
+    apply_effort,
+    content_text,
     envelope,
     last_user_text,
     require,
@@ -19,8 +20,9 @@ from features.adapters.common import (
 
 
 def _system_text(messages: list) -> str | None:
+    """System and developer messages' text (plain or as content parts), or None when none."""
     texts = [
-        m.get("content") if isinstance(m.get("content"), str) else ""
+        content_text(m.get("content"))
         for m in messages
         if isinstance(m, dict) and m.get("role") in ("system", "developer")
     ]
@@ -36,9 +38,7 @@ def from_exchange(request: dict, response: dict | None, meta: dict) -> dict:
     row["prompt"] = last_user_text(messages)
     row["n_messages"] = len(messages)
     row["n_tools"] = len(request.get("tools") or [])
-    budget = effort_budget(request.get("reasoning_effort"))
-    row["thinking_budget_tokens"] = budget
-    row["thinking_mode"] = None if budget is None else ("disabled" if budget == 0 else "enabled")
+    apply_effort(row, request.get("reasoning_effort"))
     row["max_tokens"] = request.get("max_completion_tokens") or request.get("max_tokens")
     row["temperature"] = request.get("temperature")
     if row.get("end_user_id") is None:

@@ -12,9 +12,25 @@ from typing import Any
 
 import orjson
 
-from features.adapters.common import Context, RowError, content_text
+from features.adapters.common import EXTRA, Context, RowError, content_text
 
 ACCOUNT_KEYS = ("account.id", "organization.id", "tenant.id", "gen_ai.openai.request.organization")
+MAPPED = frozenset(
+    {
+        *ACCOUNT_KEYS, "gen_ai.response.id", "enduser.id", "user.id", "gen_ai.conversation.id",
+        "session.id", "client.address", "user_agent.original", "gen_ai.request.model",
+        "gen_ai.system_instructions", "gen_ai.input.messages", "gen_ai.output.messages",
+        "gen_ai.response.finish_reasons", "gen_ai.tool.definitions", "gen_ai.request.max_tokens",
+        "gen_ai.request.temperature", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
+        "gen_ai.usage.reasoning.output_tokens", "http.response.status_code",
+    }
+)  # fmt: skip
+"""Attributes that become canonical columns; every other one (service.name, gen_ai.system,
+gen_ai.operation.name, ...) is kept in `extra`, with the span's trace and span ids and name."""
+SPAN_KEYS = {
+    "traceId": "trace_id", "trace_id": "trace_id", "spanId": "span_id", "span_id": "span_id",
+    "parentSpanId": "parent_span_id", "parent_span_id": "parent_span_id", "name": "span_name",
+}  # fmt: skip
 
 
 def _value(v: Any) -> Any:
@@ -89,7 +105,10 @@ def row(span: dict, resource: dict, ctx: Context) -> dict:
         system = _parts_text({"parts": _messages(system)})
     reasons = attrs.get("gen_ai.response.finish_reasons")
     tools = attrs.get("gen_ai.tool.definitions")
+    extra = {k: v for k, v in attrs.items() if k not in MAPPED and v is not None}
+    extra |= {out: span[key] for key, out in SPAN_KEYS.items() if span.get(key) is not None}
     return {
+        EXTRA: extra or None,
         "request_id": attrs.get("gen_ai.response.id") or span.get("spanId") or span.get("span_id"),
         "ts": ts,
         "account_id": next((attrs[k] for k in ACCOUNT_KEYS if attrs.get(k)), ctx.account_id),

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dashboards import sample
+from tests.dashboards import sample
 
 NIGHT = "2026-02-15"
 HOSTILE = (

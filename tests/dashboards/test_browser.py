@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards import serve
+from tests.dashboards import serve
 from tests.dashboards.driver import rows
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from features.version import FEATURE_SET
 from tests.dashboards.conftest import HOSTILE, NIGHT
 from tests.dashboards.driver import button, open_page, rows, texts
 
@@ -200,7 +201,7 @@ def test_runs_page_shows_runs_outbox_drift_and_model(warehouse_file):
     assert any("1 failed run" in e.value for e in at.error)
     assert len(at.dataframe[0].value) == 4
     assert len(at.get("vega_lite_chart")) == 2
-    assert [m.value for m in at.metric][:2] == ["shipped", "account-v1"]
+    assert [m.value for m in at.metric][:2] == ["shipped", FEATURE_SET]
 
 
 def test_decisions_page_lists_audit_and_exports_labels(warehouse_file):

@@ -157,7 +157,7 @@ def test_labels_command_writes_what_train_reads(path, tmp_path):
     from typer.testing import CliRunner
 
     from detector.cli import app
-    from detector.model.batch import read_labels
+    from detector.pipeline.logs import read_labels
 
     decisions.decide(path, "ana", "campaign", ["cmp_a"], "confirmed", "hydra")
     decisions.allow(path, "ana", ["z9"], "benchmark vendor", None)
@@ -165,7 +165,7 @@ def test_labels_command_writes_what_train_reads(path, tmp_path):
     result = CliRunner().invoke(app, ["labels", "--warehouse", str(path), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "3 labelled account(s) (2 campaign, 1 legitimate)" in " ".join(result.output.split())
-    labels = read_labels(out)
+    labels = read_labels(out).table
     assert sorted(labels.rows()) == [("a2", 1, "cmp_a"), ("a3", 1, "cmp_a"), ("z9", 0, None)]
     missing = CliRunner().invoke(app, ["labels", "--warehouse", str(tmp_path / "none.duckdb")])
     assert missing.exit_code == 2 and "no warehouse here" in missing.output

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from detector import simulate as sim
 from detector.cli import app
-from detector.model import batch
+from detector.pipeline import featurise
 from features import pipeline
 from features import spark as engine
 from tests.conftest import ingest_world
@@ -54,8 +54,8 @@ def _same(local: pl.DataFrame, remote: pl.DataFrame, key: list[str]) -> None:
 def test_spark_features_links_and_clusters_equal_duckdb(store, spark):
     path, last = store
     window = pipeline.Window(last, 3)
-    local = batch.featurise(path, window)
-    remote = batch.featurise_spark(spark, f"file://{path}", window)
+    local = featurise.featurise(path, window)
+    remote = featurise.featurise_spark(spark, f"file://{path}", window)
     _same(local.features, remote.features, ["account_id"])
     assert local.edges.height > 50 and set(local.edges["edge_type"]) >= {"payment", "template"}
     _same(local.edges, remote.edges, ["src", "dst", "edge_type"])

@@ -13,6 +13,7 @@ from detector.simulate import SimConfig, simulate
 from features.aggregate import feature_sql
 from features.registry import CATEGORICAL, FEATURES, NUMERIC
 from features.signals import request_signals
+from features.version import FEATURE_SET
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 SHARES = [f.name for f in FEATURES if "share" in f.name or f.name.endswith(("_rate", "_breadth"))]
@@ -108,7 +109,7 @@ def test_simulated_world_feature_table_checks():
     }
     assert set(CATEGORICAL) == {"signup_channel", "tier"}
     assert (out["account_age_days"] >= 0).all()
-    assert (out["feature_set"] == "account-v1").all()
+    assert (out["feature_set"] == FEATURE_SET).all()
 
 
 def test_window_excludes_requests_outside_it():

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from features import ingest, pipeline
+from features.version import FEATURE_SET
 from tests.conftest import write_jsonl
 
 
@@ -127,4 +128,4 @@ def test_account_metadata(features):
     assert a["account_age_days"] == 30.0
     assert (a["signup_channel"], a["tier"], a["freemail"]) == ("education", "free", 1.0)
     assert (b["account_age_days"], b["signup_channel"]) == (-1.0, "unknown")
-    assert a["feature_set"] == "account-v1"
+    assert a["feature_set"] == FEATURE_SET

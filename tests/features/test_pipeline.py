@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from detector.cli import app
 from features import ingest, pipeline
-from features.registry import FEATURES, markdown
+from features.registry import FEATURES
 from tests.conftest import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,8 +132,18 @@ def test_cli_features_not_a_store_exits_2(tmp_path):
     assert "not a store" in result.output
 
 
-def test_data_dictionary_is_generated_from_the_registry():
-    assert (ROOT / "data" / "FEATURES.md").read_text() == markdown()
+def test_data_dictionary_is_what_features_dictionary_prints():
+    result = CliRunner().invoke(app, ["features", "--dictionary"])
+    assert result.exit_code == 0, result.output
+    assert (ROOT / "data" / "FEATURES.md").read_text() == result.stdout
+    assert "`deg_payment`" in result.stdout and "`cluster_size`" in result.stdout
+    assert all(f"`{f.name}`" in result.stdout for f in FEATURES)
+
+
+def test_features_without_a_store_or_dictionary_names_the_missing_options():
+    result = CliRunner().invoke(app, ["features", "--date", "2026-03-01"])
+    assert result.exit_code == 2
+    assert "--store, --date and --out are required" in result.output
 
 
 def test_registry_names_are_unique_and_documented():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
@@ -45,11 +46,29 @@ def test_reasons_name_each_problem():
     }
     out = check(cols, 2, REQUESTS, Limits(now=NOW))
     assert out.bad_rows == [0, 1]
-    assert (
-        out.bad_reasons[0]
-        == "status_code: outside 100-599; thinking_mode: not one of disabled, enabled, adaptive"
-    )
+    assert out.bad_reasons[0] == "status_code: outside 100-599"
     assert out.bad_reasons[1] == "ts: 'yesterday' is not ISO-8601 with a time zone"
+
+
+def test_regression_unknown_thinking_mode_keeps_the_row_nulled_with_the_raw_value_in_extra():
+    cols = {
+        "request_id": ["r", "s", "t"],
+        "ts": ["2026-05-01T00:00:00Z"] * 3,
+        "account_id": ["a"] * 3,
+        "request_model": ["m"] * 3,
+        "prompt": ["p"] * 3,
+        "thinking_mode": ["sometimes", "enabled", "sometimes"],
+        "extra": [None, None, '{"k": 1}'],
+    }
+    out = check(cols, 3, REQUESTS, Limits(now=NOW))
+    assert out.bad_rows == []
+    assert out.good.column("thinking_mode").to_pylist() == [None, "enabled", None]
+    extras = [None if e is None else json.loads(e) for e in out.good.column("extra").to_pylist()]
+    assert extras == [{"thinking_mode": "sometimes"}, None, {"thinking_mode": "sometimes", "k": 1}]
+    assert out.warnings == {
+        "thinking_mode 'sometimes': not one of disabled, enabled, adaptive; set to null, "
+        "kept in extra": 2
+    }
 
 
 junk = st.one_of(
@@ -68,7 +87,8 @@ field = st.sampled_from([*REQUESTS.names, "unknown_a", "unknown_b"])
 @given(st.lists(st.dictionaries(field, junk, max_size=12), max_size=25))
 def test_generated_junk_never_crashes_and_counts_reconcile(records):
     lines = [(Line(i + 1, repr(r)), r) for i, r in enumerate(records)]
-    good, rejects, n_read = ingest.convert_records(Kind("canonical"), lines, ingest.Options())
+    done = ingest.convert_records(Kind("canonical"), lines, ingest.Options())
+    good, rejects, n_read = done.good, done.rejects, done.n_read
     assert n_read == len(records)
     assert good.num_rows + len(rejects) == n_read
     assert all(reason for _, reason, _ in rejects)
@@ -107,7 +127,6 @@ def test_regression_unknown_field_with_int_beyond_64_bits_is_kept_as_text():
             },
         )
     ]
-    good, rejects, _ = ingest.convert_records(
-        Kind("canonical"), lines, ingest.Options(limits=Limits(now=NOW))
-    )
+    done = ingest.convert_records(Kind("canonical"), lines, ingest.Options(limits=Limits(now=NOW)))
+    good, rejects = done.good, done.rejects
     assert rejects == [] and good.column("extra").to_pylist() == ['{"big": 1180591620717411303424}']

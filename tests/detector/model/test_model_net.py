@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 import torch
 
+from detector.model.config import ModelConfig
 from detector.model.graph import LINK_TYPES, Graph, Preprocessor, make_graph, structure
 from detector.model.net import DetectorNet, pool
 from tests.detector.model.conftest import EDGE_SCHEMA
@@ -68,7 +69,9 @@ def test_pool_matches_numpy_mean_and_max():
 def test_messages_follow_links_two_hops_and_no_further():
     g, _ = _graph()
     torch.manual_seed(0)
-    net = DetectorNet(g.x.shape[1], len(LINK_TYPES), hidden=8, layers=2, dropout=0.0).eval()
+    net = DetectorNet(
+        ModelConfig(g.x.shape[1], len(LINK_TYPES), hidden=8, layers=2, dropout=0.0)
+    ).eval()
     base = net(g.tensors())[0].detach().numpy()
 
     def changed(node):
@@ -85,7 +88,7 @@ def test_messages_follow_links_two_hops_and_no_further():
 
 def test_forward_shapes_and_campaign_head_per_real_cluster():
     g, _ = _graph()
-    net = DetectorNet(g.x.shape[1], len(LINK_TYPES)).eval()
+    net = DetectorNet(ModelConfig(g.x.shape[1], len(LINK_TYPES))).eval()
     account, campaign = net(g.tensors())
     assert account.shape == (5,) and campaign.shape == (1,)
 

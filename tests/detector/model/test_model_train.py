@@ -8,10 +8,11 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
+from detector.model.config import Optimiser, TrainConfig
 from detector.model.graph import make_graph, structure
-from detector.model.train import Platt, TrainConfig, fit, pick_device, predict, threshold_for
+from detector.model.train import Platt, fit, pick_device, predict, threshold_for
 
-FAST = TrainConfig(max_epochs=30, patience=10, hidden=16)
+FAST = TrainConfig(hidden=16, optimiser=Optimiser(max_epochs=30, patience=10))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_scores_are_probabilities_and_threshold_keeps_the_budget(fitted, toy):
 
 def test_same_seed_same_model(toy):
     prep, train, val, _ = toy
-    cfg = TrainConfig(max_epochs=3, patience=3, hidden=8)
+    cfg = TrainConfig(hidden=8, optimiser=Optimiser(max_epochs=3, patience=3))
     a, b = fit(train, val, prep, cfg), fit(train, val, prep, cfg)
     for (name, x), (_, y) in zip(
         a.net.state_dict().items(), b.net.state_dict().items(), strict=True
@@ -57,7 +58,7 @@ def test_masked_out_labels_do_not_reach_the_model(toy):
     flipped = g.with_mask(mask)
     flipped.y = g.y.copy()
     flipped.y[~mask] = 1 - flipped.y[~mask]
-    cfg = TrainConfig(max_epochs=3, patience=3, hidden=8)
+    cfg = TrainConfig(hidden=8, optimiser=Optimiser(max_epochs=3, patience=3))
     a = fit([g.with_mask(mask)], val, prep, cfg)
     b = fit([flipped], val, prep, cfg)
     assert all(
@@ -100,7 +101,7 @@ def test_config_rejects_nonsense():
     with pytest.raises(ValueError, match="fpr_budget"):
         TrainConfig(fpr_budget=0)
     with pytest.raises(ValueError, match="max_epochs"):
-        TrainConfig(max_epochs=0)
+        Optimiser(max_epochs=0)
 
 
 def test_explain_points_at_the_links_and_the_feature(fitted, toy):
@@ -127,7 +128,7 @@ def test_explain_points_at_the_links_and_the_feature(fitted, toy):
 
 
 def test_reasons_beyond_the_limit_fall_back_to_the_campaign(fitted, toy):
-    from detector.model.scoring import score_window
+    from detector.pipeline.scoring import score_window
 
     _, _, _, (frame, edges, members) = toy
     activity = pl.DataFrame({"account_id": frame["account_id"]}).with_columns(

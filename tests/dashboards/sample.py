@@ -15,8 +15,8 @@ import numpy as np
 import polars as pl
 
 from detector import nightly, warehouse
-from detector.casefile import TARGETS
 from detector.linking.edges import EDGE_TYPES
+from detector.pipeline.casefile import TARGETS
 from features.registry import FEATURES
 
 PROMPTS = (

@@ -1,6 +1,6 @@
 """Train the model that ships in the package (`detector/model/default/`).
 
-    python -m detector.model.shipped [--cache data/cache] [--out detector/model/default]
+    python -m research.shipped [--cache data/cache] [--out detector/model/default]
 
 Trains on the simulator's training pool (`experiments.TRAIN`: every campaign type and evasion
 tactic, benign-heavy and campaign-free worlds, logs with missing columns) and calibrates on the
@@ -16,10 +16,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from detector.model import artifact, experiments
+from detector.model import artifact
+from detector.model.config import TrainConfig
 from detector.model.graph import extended, fit_preprocessor, make_graph
-from detector.model.train import Fitted, TrainConfig, fit, pick_device
-from detector.model.worlds import WorldSpec, build_all
+from detector.model.train import Fitted, fit, pick_device
+from research import experiments
+from research.worlds import WorldSpec, build_all
 
 
 def train_pools(

@@ -122,7 +122,7 @@ def screenshots(browser, url: str, out: Path, campaign: str, account: str) -> li
     return taken
 
 
-if __name__ == "__main__":  # python -m dashboards.serve WAREHOUSE OUT CAMPAIGN ACCOUNT
+if __name__ == "__main__":  # python -m tests.dashboards.serve WAREHOUSE OUT CAMPAIGN ACCOUNT
     import tempfile
 
     warehouse_file, folder, campaign_id, account_id = sys.argv[1:5]

@@ -1,9 +1,8 @@
-"""The steps `score`, `train` and `nightly` share: logs -> store -> window -> scored window.
+"""One window of a store, ready for a model: features, typed links, clusters and activity.
 
-`score` and `train` take log files, not a store: they ingest them into a private store first
-(the same validation, deduplication and quarantine as `distillguard ingest`, so every input
-format works and bad rows are counted and kept, never fatal), then featurise the window that
-spans all the days in it.
+`score`, `train` and `nightly` all featurise through here, locally (`featurise`, DuckDB over
+the store's cached signals) or on Spark (`featurise_spark`); `window_data` assembles either
+engine's outputs the same way.
 """
 
 from __future__ import annotations
@@ -16,11 +15,8 @@ from pathlib import Path
 import polars as pl
 
 from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link, link_with
-from features import ingest as ingest_mod
 from features import pipeline
 from features.aggregate import feature_sql
-
-LABEL_COLUMNS = {"account_id": pl.String, "label": pl.Int8, "campaign": pl.String}
 
 
 @dataclass(frozen=True)
@@ -33,25 +29,6 @@ class WindowData:
     clusters: Clusters
     activity: pl.DataFrame  # account_id, first_seen, last_seen, n_requests
     n_requests: int
-
-
-def load_logs(
-    requests: list[Path],
-    accounts: list[Path],
-    store: Path,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, ingest_mod.Counts]:
-    """Ingest request and account files into `store`; the per-table counts. Raises
-    `features.sources.SourceError` (or ValueError) naming an unreadable path or wrong schema."""
-    counts: dict[str, ingest_mod.Counts] = {}
-    for table, paths in (("requests", requests), ("accounts", accounts)):
-        if not paths:
-            continue
-        opts = ingest_mod.Options(table=table)
-        planned = ingest_mod.plan(paths, opts)
-        report = ingest_mod.run(paths, store, opts, progress, planned=planned)
-        counts[table] = report.counts[table]
-    return counts
 
 
 def span(store: Path) -> pipeline.Window | None:
@@ -131,31 +108,4 @@ def featurise_spark(
     return window_data(window, feats, edges, activity, cluster_cfg)
 
 
-def read_labels(path: Path) -> pl.DataFrame:
-    """The labels table (Parquet or JSON Lines): account_id, label (0/1), optional campaign.
-    Raises ValueError naming the file and what is wrong; rows with a missing account or a label
-    other than 0/1 are dropped; the last row of a repeated account wins."""
-    if not path.exists():
-        raise ValueError(f"{path}: no such file")
-    try:
-        if path.suffix in (".jsonl", ".json", ".ndjson"):
-            frame = pl.read_ndjson(path, infer_schema_length=None)
-        else:
-            frame = pl.read_parquet(path)
-    except Exception as exc:  # polars raises several error types for unreadable input
-        raise ValueError(f"{path}: cannot read labels ({type(exc).__name__}: {exc})") from exc
-    missing = [c for c in ("account_id", "label") if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: labels table lacks column(s) {missing}; has {frame.columns}")
-    if "campaign" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("campaign"))
-    frame = frame.select(
-        pl.col("account_id").cast(pl.String),
-        pl.col("label").cast(pl.Int8, strict=False),
-        pl.col("campaign").cast(pl.String),
-    )
-    good = frame.filter(pl.col("account_id").is_not_null() & pl.col("label").is_in([0, 1]))
-    return good.unique("account_id", keep="last", maintain_order=True)
-
-
-__all__ = ["WindowData", "featurise", "load_logs", "read_labels", "span"]
+__all__ = ["WindowData", "featurise", "featurise_spark", "span", "window_data"]

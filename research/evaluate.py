@@ -24,9 +24,9 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from detector.model.baselines import Detector, Window, detectors, windows
 from detector.model.graph import extended, fit_preprocessor
-from detector.model.worlds import Example
+from research.baselines import Detector, Window, detectors, windows
+from research.worlds import Example
 
 
 def recall_at_fpr(y: np.ndarray, scores: np.ndarray, fpr: float) -> float:

@@ -22,8 +22,9 @@ import numpy as np
 import polars as pl
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 
+from detector.model.config import TrainConfig
 from detector.model.graph import Graph, Preprocessor, make_graph
-from detector.model.train import Fitted, Platt, TrainConfig, fit, predict, threshold_for
+from detector.model.train import Fitted, Platt, fit, predict, threshold_for
 
 ABUSED_CHANNELS = ("education", "startup_program", "reseller")
 RULES: dict[str, str] = {

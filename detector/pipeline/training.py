@@ -17,9 +17,10 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from detector.model.batch import WindowData
+from detector.model.config import TrainConfig
 from detector.model.graph import fit_preprocessor, make_graph, structure
-from detector.model.train import Fitted, TrainConfig, fit, pick_device
+from detector.model.train import Fitted, fit, pick_device
+from detector.pipeline.featurise import WindowData
 from features.pipeline import Window
 
 VALIDATION_SHARE = 5  # one group in five

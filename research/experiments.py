@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from detector.model.worlds import WorldSpec
+from research.worlds import WorldSpec
 
 TRAIN = [
     WorldSpec("default", 1),

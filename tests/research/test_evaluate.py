@@ -7,9 +7,9 @@ import math
 import numpy as np
 import polars as pl
 
-from detector.model.baselines import RULES, Rules, rule_points
-from detector.model.evaluate import drop_campaign, metrics, recall_at_fpr
-from detector.model.worlds import Example
+from research.baselines import RULES, Rules, rule_points
+from research.evaluate import drop_campaign, metrics, recall_at_fpr
+from research.worlds import Example
 from tests.detector.model.conftest import EDGE_SCHEMA
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import polars as pl
 
 from detector.model import explain
-from detector.model.batch import WindowData
 from detector.model.graph import make_graph, structure
 from detector.model.train import Fitted, predict
+from detector.pipeline.featurise import WindowData
 
 ACCOUNT_SCORES = {
     "account_id": pl.String,

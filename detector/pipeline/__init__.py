@@ -1,0 +1,1 @@
+"""What `score`, `train` and `nightly` run: featurise a window, score it, build its case file."""
