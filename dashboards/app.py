@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from dashboards import access, ui
 
-st.set_page_config(page_title="distillguard triage", page_icon=":material/policy:", layout="wide")
+ICON = Path(__file__).parent / "static" / "icon.png"
+# a local image: a material icon here makes the browser fetch the favicon from Google's servers
+st.set_page_config(page_title="distillguard triage", page_icon=str(ICON), layout="wide")
 
 user = access.current_user()
 if user.role is None:
@@ -14,14 +18,18 @@ if user.role is None:
     st.stop()
 st.session_state["user"] = user
 
+queue = st.Page("views/queue.py", title="Campaign queue", icon=":material/list:", url_path="queue")
 pages = [
+    # the root URL opens the queue; a default page would answer only at "/", and /queue (a
+    # link an analyst shares) would say "Page not found"
     st.Page(
-        "views/queue.py",
-        title="Campaign queue",
-        icon=":material/list:",
-        url_path="queue",
+        lambda: st.switch_page(queue),
+        title="Home",
+        url_path="home",
         default=True,
+        visibility="hidden",
     ),
+    queue,
     st.Page("views/campaign.py", title="Campaign", icon=":material/hub:", url_path="campaign"),
     st.Page(
         "views/account.py", title="Account", icon=":material/person_search:", url_path="account"

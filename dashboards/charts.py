@@ -44,8 +44,17 @@ def layout(nodes: pl.DataFrame, edges: pl.DataFrame, seed: int = 0) -> pl.DataFr
     )
 
 
+LINK_MEANINGS = {name: edge.meaning for name, edge in EDGE_TYPES.items()}
+LINK_COLOURS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#7f7f7f",
+)  # fmt: skip
+
+
 def link_graph(nodes: pl.DataFrame, edges: pl.DataFrame) -> alt.LayerChart:
-    """Accounts as points coloured by their verdict, links as lines coloured by type."""
+    """Accounts as points coloured by their verdict, links as lines coloured by type. Every
+    link type keeps its colour from campaign to campaign; the legend lists the types present,
+    two to a row, so long names are never cut off the end of one row."""
     placed = layout(nodes, edges)
     where = placed.select("account_id", "x", "y")
     lines = (
@@ -53,11 +62,15 @@ def link_graph(nodes: pl.DataFrame, edges: pl.DataFrame) -> alt.LayerChart:
         .join(where.rename({"account_id": "dst", "x": "x2", "y": "y2"}), on="dst")
         .with_columns(
             pl.col("edge_type")
-            .replace_strict({k: v.meaning for k, v in EDGE_TYPES.items()}, default=None)
+            .replace_strict(LINK_MEANINGS, default=None)
             .fill_null(pl.col("edge_type"))
             .alias("link")
         )
     )
+    domain = list(LINK_MEANINGS.values())
+    domain += sorted(set(lines["link"].to_list()) - set(domain))
+    present = [name for name in domain if name in set(lines["link"].to_list())]
+    colours = [LINK_COLOURS[i % len(LINK_COLOURS)] for i in range(len(domain))]
     axis = alt.Axis(labels=False, ticks=False, title=None, grid=False, domain=False)
     edge_layer = (
         alt.Chart(lines.to_pandas())
@@ -67,7 +80,12 @@ def link_graph(nodes: pl.DataFrame, edges: pl.DataFrame) -> alt.LayerChart:
             y=alt.Y("y:Q", axis=axis),
             x2="x2:Q",
             y2="y2:Q",
-            color=alt.Color("link:N", title="link type", legend=alt.Legend(orient="bottom")),
+            color=alt.Color(
+                "link:N",
+                title="link type",
+                scale=alt.Scale(domain=domain, range=colours),
+                legend=alt.Legend(orient="bottom", values=present, columns=2, labelLimit=0),
+            ),
             tooltip=["src", "dst", "link", "evidence"],
         )
     )
@@ -96,12 +114,16 @@ def link_graph(nodes: pl.DataFrame, edges: pl.DataFrame) -> alt.LayerChart:
 
 
 def heatmap(hours: pl.DataFrame) -> alt.Chart:
-    """Requests per member per hour: synchronised timing shows as vertical stripes."""
+    """Requests per member per hour: synchronised timing shows as vertical stripes. Each cell
+    spans its hour (`x` to `x2`): a rect with only `x` on a time axis stretches across the
+    whole chart, and each member's row came out one colour."""
+    cells = hours.with_columns((pl.col("hour") + pl.duration(hours=1)).alias("hour_end"))
     return (
-        alt.Chart(hours.to_pandas())
+        alt.Chart(cells.to_pandas())
         .mark_rect()
         .encode(
             x=alt.X("hour:T", title="hour (UTC)"),
+            x2="hour_end:T",
             y=alt.Y("account_id:N", title=None, sort="-color"),
             color=alt.Color("n_requests:Q", title="requests", scale=alt.Scale(scheme="orangered")),
             tooltip=["account_id", "hour:T", "n_requests"],

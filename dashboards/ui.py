@@ -3,14 +3,20 @@
 Reads share one read-only connection per script run, closed when the page is done (`app.py`),
 so the warehouse is never held open between runs and the nightly job can take its write lock;
 results are cached per query and per version of the warehouse file (any write, the nightly's
-or a decision, makes a new version). Writes go through
-`detector.decisions`, the only code that touches the decision tables.
+or a decision, makes a new version). Writes go through `detector.decisions`, the only code that
+touches the decision tables.
+
+DuckDB will not open one file read-only and read-write at once in one process, so the sessions
+of this server take turns through a readers-writer lock: page runs share it, a decision waits
+for the page runs in flight (short) and keeps new ones out until it is written. Without it a
+decision failed whenever another analyst's page happened to be reading.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -38,24 +44,86 @@ def _version(path: Path) -> tuple:
     return tuple(stamp)
 
 
-_CON = "_warehouse_connection"
+_RUN = threading.local()
+"""This script run's read-only connection: a run executes in one thread, start to finish."""
+TURN_S = 30.0
+"""How long a page run or a decision waits for its turn among this server's sessions."""
+
+
+class ReadersWriter:
+    """Readers share; a writer waits for the readers in flight and keeps new ones out."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    def acquire_read(self, timeout: float) -> bool:
+        with self._cond:
+            return (
+                self._cond.wait_for(lambda: not self._writer and not self._writers_waiting, timeout)
+                and self._add_reader()
+            )
+
+    def _add_reader(self) -> bool:
+        self._readers += 1
+        return True
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            self._cond.notify_all()
+
+    def acquire_write(self, timeout: float) -> bool:
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                ok = self._cond.wait_for(lambda: not self._writer and not self._readers, timeout)
+            finally:
+                self._writers_waiting -= 1
+            if ok:
+                self._writer = True
+            else:
+                self._cond.notify_all()
+            return ok
+
+    def release_write(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+
+@st.cache_resource
+def turns() -> ReadersWriter:
+    """The one readers-writer lock of this server process."""
+    return ReadersWriter()
 
 
 def _connection(path: Path):
-    """This run's read-only connection (opened on first use)."""
-    held = st.session_state.get(_CON)
+    """This run's read-only connection (opened on first use, in its turn)."""
+    held = getattr(_RUN, "held", None)
     if held is None or held[0] != path:
         close_connection()
-        held = (path, warehouse.open_waiting(path, read_only=True, wait_s=5.0))
-        st.session_state[_CON] = held
+        if not turns().acquire_read(TURN_S):
+            raise warehouse.WarehouseBusy(f"{path}: a decision is being written; reload")
+        try:
+            con = warehouse.open_waiting(path, read_only=True, wait_s=5.0)
+        except BaseException:
+            turns().release_read()
+            raise
+        held = (path, con)
+        _RUN.held = held
     return held[1]
 
 
 def close_connection() -> None:
     """Release the warehouse (end of every run, and before a decision is written)."""
-    held = st.session_state.pop(_CON, None)
+    held = getattr(_RUN, "held", None)
+    _RUN.held = None
     if held is not None:
         held[1].close()
+        turns().release_read()
 
 
 @st.cache_data(ttl=600, max_entries=1000, show_spinner=False)
@@ -75,8 +143,8 @@ def read(name: str, *args, **kwargs):
             "(or `make demo`) and reload."
         )
         st.stop()
-    except warehouse.WarehouseBusy:
-        st.warning("The nightly job is writing the warehouse; reload in a few seconds.")
+    except warehouse.WarehouseBusy as exc:
+        st.warning(f"The warehouse is busy; reload in a few seconds. ({plain(exc)})")
         st.stop()
 
 
@@ -181,18 +249,24 @@ def record_all(steps: list[tuple[str, dict]]) -> None:
         st.error("Viewers cannot record decisions.")
         return
     close_connection()  # a writer needs the file to itself
+    if not turns().acquire_write(TURN_S):
+        st.warning("Other pages of this server kept the warehouse busy; nothing was recorded.")
+        return
     done = []
-    for action, kwargs in steps:
-        try:
-            n = getattr(decisions, action)(warehouse_path(), who.name, **kwargs)
-        except ValueError as exc:
-            st.error(str(exc))
-            return
-        except warehouse.WarehouseBusy:
-            st.warning("The warehouse is busy (nightly run); nothing was recorded, try again.")
-            return
-        done.append(f"{action} on {n} subject(s)")
-        st.session_state["flash"] = "Recorded " + "; ".join(done) + "."
+    try:
+        for action, kwargs in steps:
+            try:
+                n = getattr(decisions, action)(warehouse_path(), who.name, **kwargs)
+            except ValueError as exc:
+                st.error(str(exc))
+                return
+            except warehouse.WarehouseBusy as exc:
+                st.warning(f"Nothing was recorded: {plain(exc)}. Try again.")
+                return
+            done.append(f"{action} on {n} subject(s)")
+            st.session_state["flash"] = "Recorded " + "; ".join(done) + "."
+    finally:
+        turns().release_write()
     st.rerun()
 
 

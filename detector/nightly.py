@@ -25,7 +25,7 @@ from detector import warehouse
 from detector.alerts import webhooks
 from detector.model import artifact
 from detector.pipeline import casefile, featurise, scoring
-from features import pipeline
+from features import failpoints, pipeline
 from features.version import FEATURE_SET
 
 GROWTH = 0.2
@@ -89,6 +89,7 @@ def run_date(
             raise NoData(f"{store}: no requests between {window.dates[0]} and {day}")
         scored = scoring.score_data(fitted, data)
         case = _case_file(folder, window, data, scored)
+        failpoints.hit("nightly.scored")
     except NoData:
         raise
     except Exception as exc:
@@ -129,7 +130,9 @@ def run_date(
                     time.perf_counter() - started,
                 ],
             )
+            failpoints.hit("nightly.before_commit")
             con.execute("COMMIT")
+            failpoints.hit("nightly.committed")
         except BaseException:
             con.execute("ROLLBACK")
             raise
@@ -299,8 +302,9 @@ def replace_night(con, day: date, frames: dict[str, pl.DataFrame]) -> None:
     for table in warehouse.PER_DATE:
         con.execute(f"DELETE FROM {table} WHERE run_date = ?", [day])
     for table, frame in frames.items():
-        # parallel float sums differ in the last bits from run to run; a rerun must not
-        frame = frame.with_columns(pl.col(pl.Float64).round(12))
+        # a backstop for float sums a parallel engine may add in any order (DuckDB's
+        # aggregates): 12 significant digits, whatever the magnitude
+        frame = frame.with_columns(pl.col(pl.Float64).round_sig_figs(12))
         con.register("incoming", frame.with_columns(pl.lit(day).alias("run_date")).to_arrow())
         columns = ", ".join(["run_date", *frame.columns])
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")

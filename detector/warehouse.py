@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from detector.alerts.webhooks import OUTBOX_DDL
+from features import failpoints
 from features.registry import FEATURES
 
 DDL = """
@@ -150,8 +151,9 @@ class WarehouseBusy(RuntimeError):
 
 def open_waiting(path: Path, read_only: bool, wait_s: float = 10.0) -> duckdb.DuckDBPyConnection:
     """`connect`, waiting up to `wait_s` while another process holds the file (the nightly job
-    writing a night, an analyst's decision, a dashboard page reading). Raises WarehouseBusy after that, FileNotFoundError when
-    a read-only open finds no warehouse."""
+    writing a night, an analyst's decision, a dashboard page reading), or while this process
+    has it open in the other mode. Raises WarehouseBusy after that, naming which of the two it
+    was, and FileNotFoundError when a read-only open finds no warehouse."""
     if read_only and not path.exists():
         raise FileNotFoundError(f"{path}: no warehouse here (run `distillguard nightly` first)")
     deadline = time.monotonic() + wait_s
@@ -159,14 +161,18 @@ def open_waiting(path: Path, read_only: bool, wait_s: float = 10.0) -> duckdb.Du
         try:
             return connect(path, read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            # another process holds the file lock, or (ConnectionException) this process has
-            # it open in the other mode, e.g. another dashboard session's page run
-            if "lock" not in str(exc).lower() and "different configuration" not in str(exc):
+            text = str(exc)
+            here = "different configuration" in text
+            if "lock" not in text.lower() and not here:
                 raise
             if time.monotonic() >= deadline:
-                raise WarehouseBusy(
-                    f"{path}: busy (another process is writing it); try again"
-                ) from exc
+                holder = (
+                    "this process has it open in the other mode (another session's page run)"
+                    if here
+                    else "another process holds its lock (the nightly job, a decision from "
+                    "another server, or a reader)"
+                )
+                raise WarehouseBusy(f"{path}: busy after {wait_s:.0f} s: {holder}") from exc
             time.sleep(0.1)
 
 
@@ -209,6 +215,28 @@ def match_ids(current: pl.DataFrame, previous: pl.DataFrame) -> dict[str, str]:
     return mapping
 
 
+RUN_TIMINGS = {"runs": ("started_at", "finished_at", "seconds")}
+"""Columns that record when a run happened and how long it took, not what it found."""
+
+
+def contents(path: Path, exclude: dict[str, tuple[str, ...]] = RUN_TIMINGS) -> dict[str, list]:
+    """Every table's rows in a total order (ORDER BY ALL), without the `exclude`d columns: two
+    warehouses hold the same results exactly when their contents are equal."""
+    con = connect(path, read_only=True)
+    try:
+        names = [
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        ]
+        out = {}
+        for name in sorted(names):
+            drop = exclude.get(name)
+            select = f"SELECT * EXCLUDE ({', '.join(drop)})" if drop else "SELECT *"
+            out[name] = con.execute(f"{select} FROM {name} ORDER BY ALL").fetchall()
+        return out
+    finally:
+        con.close()
+
+
 def export_parquet(path: Path, out: Path) -> list[Path]:
     """Every table as OUT/<table>.parquet (written beside, then renamed into place)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +246,9 @@ def export_parquet(path: Path, out: Path) -> list[Path]:
         names = [
             r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         ]
-        for name in sorted(names):
+        for i, name in enumerate(sorted(names)):
+            if i == len(names) // 2:
+                failpoints.hit("warehouse.export_half")
             target = out / f"{name}.parquet"
             tmp = out / f".{name}.parquet.tmp"
             con.execute(f"COPY {name} TO '{tmp}' (FORMAT parquet)")

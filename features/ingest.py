@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from features import adapters, sources, store
+from features import adapters, failpoints, sources, store
 from features.adapters import BATCH_FORMATS, Context, Kind, RowError
 from features.adapters.common import WARNINGS
 from features.schema import EXTRA, QUARANTINE_SCHEMA, TABLES
@@ -373,12 +373,15 @@ def run(
                     progress(sources.file_size(path))
             elif kind.format not in BATCH_FORMATS:
                 _ingest_file(path, kind, opts, staging, report, progress, None, None)
+        failpoints.hit("ingest.staged")
         con = store.connect()
         try:
             req = store.commit_requests(con, store_path, staging)
             if req.conflicts is not None:
                 staging.write("quarantine", req.conflicts)
+            failpoints.hit("ingest.requests_published")
             acc = store.commit_accounts(con, store_path, staging)
+            failpoints.hit("ingest.accounts_published")
             store.commit_quarantine(con, store_path, staging)
         finally:
             con.close()

@@ -314,7 +314,31 @@ def read(
 
 def _row_locator(batch: pa.RecordBatch, first: int):
     """Row i of a Parquet batch as (row number, JSON text), rendered only when asked."""
-    return lambda i: (first + i, to_json(batch.slice(i, 1).to_pylist()[0]))
+    return lambda i: (first + i, to_json(row_dict(batch.slice(i, 1))))
+
+
+def row_dict(one: pa.RecordBatch | pa.Table) -> dict:
+    """The only row of `one` as a dict, whatever its values: text that is not UTF-8 keeps its
+    bad bytes escaped (\\xff), and a value Python cannot hold (a timestamp past year 9999 in a
+    time zone, say) is kept as Arrow's own text for it."""
+    try:
+        return one.to_pylist()[0]
+    except (UnicodeDecodeError, ValueError, OverflowError, pa.ArrowException):
+        return {
+            name: _cell(column) for name, column in zip(one.schema.names, one.columns, strict=True)
+        }
+
+
+def _cell(column: pa.Array | pa.ChunkedArray):
+    try:
+        return column.to_pylist()[0]
+    except UnicodeDecodeError:
+        return column.cast(pa.binary()).to_pylist()[0].decode("utf-8", errors="backslashreplace")
+    except (ValueError, OverflowError, pa.ArrowException):
+        try:
+            return column.cast(pa.string()).to_pylist()[0]
+        except (pa.ArrowException, UnicodeDecodeError):
+            return repr(column[0])
 
 
 def _line_locator(lines: list[tuple[int, bytes]]):
@@ -355,9 +379,9 @@ def sniff(path: Path) -> Kind | None:
         if first is None:
             return None
         try:
-            kind = detect(first.to_pylist()[0])
+            kind = detect(row_dict(first))
         except (RecursionError, pa.ArrowException):  # a column too deep to turn into Python
-            kind = None
+            kind = detect(dict.fromkeys(first.schema.names))
         if kind is None:
             raise SourceError(
                 f"{path}: columns {parquet_columns(path)} match no known table or format; "

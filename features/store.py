@@ -11,6 +11,7 @@ rerun deduplicates against what was committed.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -71,6 +72,8 @@ class Staging:
 
     def __init__(self, store: Path) -> None:
         shutil.rmtree(store / STAGING, ignore_errors=True)
+        for leftover in store.glob("*/**/.*.tmp"):  # a publish killed between write and rename
+            leftover.unlink(missing_ok=True)
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.path = store / STAGING / self.run_id
         self.path.mkdir(parents=True)
@@ -91,7 +94,10 @@ class Staging:
         )
 
     def discard(self) -> None:
+        """Remove this run's staged files (and the staging folder, left empty)."""
         shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(OSError):  # not empty (it cannot be: the lock), or gone
+            self.path.parent.rmdir()
 
 
 def _files(pattern_dir: Path, pattern: str) -> bool:

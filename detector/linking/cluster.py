@@ -49,11 +49,22 @@ class Clusters:
     evidence: pl.DataFrame
 
 
+def ordered_sum(frame: pl.DataFrame, keys: list[str], value: str, *extra: pl.Expr) -> pl.DataFrame:
+    """Sum of `value` per `keys` (with any `extra` aggregations), the same to the last bit on
+    every run: each group's values are added in sorted order. A plain group-by sums in the
+    order its threads happen to deliver rows, and float addition is not associative; reruns of
+    a night then differed in the last digits of link weights."""
+    return (
+        frame.sort([*keys, value])
+        .group_by(keys, maintain_order=True)
+        .agg(pl.col(value).sum(), *extra)
+    )
+
+
 def combine(edges: pl.DataFrame) -> pl.DataFrame:
     """One row per account pair: summed weight and the types that link them."""
-    return edges.group_by("src", "dst").agg(
-        pl.col("weight").sum().alias("weight"),
-        pl.col("edge_type").unique().sort().alias("edge_types"),
+    return ordered_sum(
+        edges, ["src", "dst"], "weight", pl.col("edge_type").unique().sort().alias("edge_types")
     )
 
 
@@ -128,8 +139,8 @@ def evidence(members: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("evidence").head(3).alias("top_values"))
     )
     return (
-        inside.group_by("cluster", "edge_type")
-        .agg(pl.len().alias("n_edges"), pl.col("weight").sum().alias("weight"))
+        ordered_sum(inside, ["cluster", "edge_type"], "weight", pl.len().alias("n_edges"))
+        .select("cluster", "edge_type", "n_edges", "weight")
         .join(top, on=["cluster", "edge_type"], how="left")
         .sort(["cluster", "weight", "edge_type"], descending=[False, True, False])
     )

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from detector.linking.cluster import ordered_sum
 from detector.linking.edges import EDGE_TYPES
 from features.registry import CATEGORICAL, FEATURES, NUMERIC
 
@@ -42,10 +43,8 @@ def structure(features: pl.DataFrame, edges: pl.DataFrame, members: pl.DataFrame
             edges.select(pl.col("dst").alias("account_id"), "edge_type", "weight"),
         ]
     )
-    degree = (
-        ends.group_by("account_id", "edge_type")
-        .agg(pl.col("weight").sum())
-        .pivot(on="edge_type", index="account_id", values="weight")
+    degree = ordered_sum(ends, ["account_id", "edge_type"], "weight").pivot(
+        on="edge_type", index="account_id", values="weight"
     )
     degree = degree.rename({t: f"deg_{t}" for t in LINK_TYPES if t in degree.columns})
     out = (

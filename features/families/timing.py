@@ -43,9 +43,12 @@ HELPERS = (
     Helper(
         "entropy",
         "entropy of each account's hour-of-day histogram, and its active hours",
-        """SELECT account_id, -sum(p * ln(p)) / ln(24) AS hour_entropy, count(*) AS active_hours
-  FROM (SELECT account_id, c / sum(c) OVER (PARTITION BY account_id) AS p FROM hours) AS q
-  GROUP BY account_id""",
+        # H = ln N - (1/N) sum c ln c; the sum is exact (DECIMAL), so it does not depend on the
+        # order a parallel engine adds the hours in and reruns agree to the last bit
+        """SELECT account_id,
+    (ln(sum(c)) - CAST(sum(CAST(c * ln(c) AS DECIMAL(38, 9))) AS DOUBLE) / sum(c)) / ln(24) AS hour_entropy,
+    count(*) AS active_hours
+  FROM hours GROUP BY account_id""",
     ),
     Helper(
         "h",
@@ -59,10 +62,18 @@ HELPERS = (
     Helper(
         "g",
         "per account: burstiness of the gaps between consecutive requests",
-        """SELECT account_id,
-    (stddev_pop(gap) - avg(gap)) / nullif(stddev_pop(gap) + avg(gap), 0) AS burstiness
-  FROM (SELECT account_id, t_s - lag(t_s) OVER (PARTITION BY account_id ORDER BY t_s) AS gap FROM s) AS q
-  WHERE gap IS NOT NULL GROUP BY account_id""",
+        # mean and spread from exact (DECIMAL) sums of the gaps and their squares
+        """SELECT account_id, (sd - mean) / nullif(sd + mean, 0) AS burstiness
+  FROM (
+    SELECT account_id, m1 AS mean, sqrt(greatest(m2 - m1 * m1, 0)) AS sd
+    FROM (
+      SELECT account_id,
+        CAST(sum(CAST(gap AS DECIMAL(38, 6))) AS DOUBLE) / count(*) AS m1,
+        CAST(sum(CAST(gap * gap AS DECIMAL(38, 6))) AS DOUBLE) / count(*) AS m2
+      FROM (SELECT account_id, t_s - lag(t_s) OVER (PARTITION BY account_id ORDER BY t_s) AS gap FROM s) AS q
+      WHERE gap IS NOT NULL GROUP BY account_id
+    ) AS moments
+  ) AS spread""",
         joined=True,
     ),
 )

@@ -56,7 +56,9 @@ FEATURES = (
         "DOUBLE",
         FAMILY,
         "coefficient of variation of prompt length",
-        "coalesce(stddev_pop(prompt_chars) / greatest(avg(prompt_chars), 1), 0)",
+        # the spread from exact sums (an engine's parallel stddev differs in the last bits)
+        "coalesce(sqrt(greatest(CAST(sum(CAST(prompt_chars AS DECIMAL(38, 0)) * prompt_chars) AS DOUBLE) "
+        "/ count(*) - avg(prompt_chars) * avg(prompt_chars), 0)) / greatest(avg(prompt_chars), 1), 0)",
     ),
 )
 HELPERS = ()

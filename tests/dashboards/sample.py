@@ -81,10 +81,13 @@ def _night(rng, ids, sizes, base_scores, day: date, k: int) -> dict[str, pl.Data
         campaign_of[offsets[c] : offsets[c] + size] = cid
         member_rows += [(cid, a) for a in who]
         kinds = rng.choice(list(EDGE_TYPES), size=2, replace=False)
+        if c == 0:  # the first campaign shows every link type (the graph's legend is tested)
+            kinds = np.array(list(EDGE_TYPES))
         for i in range(len(who)):
             j = (i + 1) % len(who)
             if i != j:
-                link_rows.append((cid, who[i], who[j], kinds[i % 2], 1.0, f"pm_{c:04x}"))
+                kind = kinds[i % len(kinds)]
+                link_rows.append((cid, who[i], who[j], kind, 1.0, f"pm_{c:04x}"))
         for kind in kinds:
             evidence_rows.append((f"c{c:05d}", kind, len(who), float(len(who)), [f"pm_{c:04x}"]))
         for i, account in enumerate(who[:3]):

@@ -67,3 +67,63 @@ def test_the_server_refuses_to_listen_beyond_localhost_without_login(tmp_path):
     )
     assert result.returncode == 2
     assert "without login" in result.stdout + result.stderr
+
+
+def _svg(page, axis_title: str):
+    """The chart (an SVG drawn by Vega) whose text includes `axis_title`."""
+    return page.locator(".vega-embed svg").filter(has_text=axis_title).first
+
+
+def test_regression_heatmap_cells_span_one_hour_and_legend_lists_every_link_type(
+    browser, warehouse_file, tmp_path
+):
+    import re
+
+    import duckdb
+
+    from dashboards import queries
+    from dashboards.charts import LINK_MEANINGS
+
+    con = duckdb.connect(str(warehouse_file), read_only=True)
+    night = queries.latest_night(con, "cmp_000000")
+    _, edges = queries.graph(con, "cmp_000000", night)
+    hours = queries.timeline(con, "cmp_000000", night)
+    con.close()
+    shown_types = {LINK_MEANINGS[t] for t in edges["edge_type"].unique()}
+    assert len(shown_types) >= 7  # the sample's first campaign uses every link type
+    with serve.running(warehouse_file, tmp_path / "server.log") as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 2400})
+        page.goto(url + "/campaign?id=cmp_000000")
+        serve.settle(page, "Sample prompts (redacted)")
+        heat = _svg(page, "hour (UTC)")
+        cells = heat.locator("g.mark-rect.role-mark path")
+        assert cells.count() == hours.height
+        widths = [
+            float(re.search(r"h(-?[\d.]+)", d).group(1))
+            for d in cells.evaluate_all("els => els.map(e => e.getAttribute('d'))")
+        ]
+        plot = float(heat.get_attribute("width"))
+        # one hour of the axis: a cell spanning the whole chart was the bug
+        assert max(widths) < plot / 20
+        fills = cells.evaluate_all("els => els.map(e => e.getAttribute('fill'))")
+        assert len(set(fills)) >= 5  # counts from 1 to 14 show as different colours
+        graph = _svg(page, "link type")
+        labels = set(
+            graph.locator("g.role-legend text").evaluate_all("els => els.map(e => e.textContent)")
+        )
+        assert shown_types <= labels, shown_types - labels
+
+
+def test_the_dashboard_works_offline_and_queue_links_open(browser, warehouse_file, tmp_path):
+    with serve.running(warehouse_file, tmp_path / "server.log") as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 1200})
+        outside: list[str] = []
+        page.on("request", lambda r: None if r.url.startswith(url) else outside.append(r.url))
+        for path, marker in (("/queue", "Bulk actions"), ("/", "Bulk actions")):
+            page.goto(url + path)
+            serve.settle(page, marker)
+            assert "Page not found" not in page.content()
+        assert page.url.rstrip("/").endswith("/queue")  # the root opens the queue's own URL
+        page.goto(url + "/runs")
+        serve.settle(page, "Validation figures")
+        assert outside == []  # no favicon, font or script from another host

@@ -20,7 +20,15 @@ def test_ingest_prints_reconciled_counts(tmp_path):
     assert result.exit_code == 0, result.output
     assert "requests" in result.stdout
     line = next(x for x in result.stdout.splitlines() if "requests" in x and "True" in x)
-    assert [c for c in line.replace("│", " ").split()] == ["requests", "2", "1", "0", "1", "True"]
+    assert [c for c in line.replace("│", " ").split()] == [
+        "requests",
+        "2",
+        "1",
+        "0",
+        "1",
+        "0",
+        "True",
+    ]
 
 
 def test_missing_source_exits_2_and_names_it(tmp_path):
