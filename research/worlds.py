@@ -24,7 +24,7 @@ import polars as pl
 from detector import simulate as sim
 from detector.linking.frames import link_frames
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: archetypes with every campaign trait, domain randomisation
 _PARTS = ("features", "edges", "members", "evidence")
 DAY = 86400.0
 

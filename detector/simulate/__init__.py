@@ -13,6 +13,7 @@ import polars as pl
 from faker import Faker
 
 from detector.simulate import corpus
+from detector.simulate.archetypes import ARCHETYPES, realise
 from detector.simulate.config import CAMPAIGNS, SCENARIOS, Knobs, SimConfig, scenario
 from detector.simulate.traffic import build_requests
 from detector.simulate.world import build_accounts
@@ -37,8 +38,9 @@ def simulate(config: SimConfig) -> World:
     fake = Faker("en_US")
     fake.seed_instance(config.seed)
     corpus.seed_locales(config.seed)
-    accounts = build_accounts(config, rng, fake)
-    requests = build_requests(config, accounts, rng, fake)
+    archetypes = realise(ARCHETYPES, rng, config.randomise)
+    accounts = build_accounts(config, archetypes, rng, fake)
+    requests = build_requests(config, accounts, archetypes, rng, fake)
     return World(
         config=config,
         requests=requests.select(REQUESTS.names).cast(polars_schema(REQUESTS)),

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-CAMPAIGNS = ("reasoning_grading", "agentic_capability", "hydra_proxy")
+CAMPAIGNS = (
+    "reasoning_grading",
+    "agentic_capability",
+    "hydra_proxy",
+    "quiet_grader",
+    "lockstep_swarm",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ class SimConfig:
     knobs: Knobs = field(default_factory=Knobs)
     volume_scale: float = 1.0
     scenario: str = "default"
+    randomise: float = 1.0
+    """Domain randomisation: how far each archetype's parameters are drawn from their base
+    values in this world (0: the base values exactly; see `archetypes.realise`)."""
 
     def __post_init__(self) -> None:
         if self.accounts < 20:
@@ -65,6 +74,8 @@ class SimConfig:
             raise ValueError(f"campaigns must be among {CAMPAIGNS}, got {sorted(unknown)}")
         if self.volume_scale <= 0:
             raise ValueError(f"volume_scale must be positive, got {self.volume_scale}")
+        if not 0.0 <= self.randomise <= 2.0:
+            raise ValueError(f"randomise must be in [0, 2], got {self.randomise}")
         if self.start.tzinfo is None:
             raise ValueError("start must be timezone-aware (UTC)")
 
@@ -94,6 +105,7 @@ SCENARIOS: dict[str, dict] = {
     "cover_traffic": {"knobs": Knobs(cover_share=0.5, mimic_diurnal=True)},
     "benign_heavy": {"campaign_share": 1 / 101},
     "hydra_only": {"campaigns": ("hydra_proxy",)},
+    "quiet": {"campaigns": ("quiet_grader", "lockstep_swarm")},
     "no_campaigns": {"campaign_share": 0.0},
 }
 """Presets for `--scenario`; data/SIMULATOR.md describes each."""

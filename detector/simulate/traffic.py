@@ -9,9 +9,9 @@ import numpy as np
 import polars as pl
 from faker import Faker
 
-from detector.simulate import corpus
+from detector.simulate import corpus, templates
+from detector.simulate.archetypes import Archetype
 from detector.simulate.config import SimConfig
-from detector.simulate.world import ARCHETYPES
 
 MODELS = ("atlas-3", "atlas-4", "atlas-4.5")
 SDK_AGENTS = (
@@ -42,6 +42,8 @@ OUTPUT_MEDIAN = {
     "agentic": 800,
     "reconstruct": 1600,
     "self_instruct": 2000,
+    "translate": 400,
+    "ci_review": 300,
 }
 KINDS = tuple(OUTPUT_MEDIAN)
 TOOL_KINDS = ("agent_code", "agentic")
@@ -101,7 +103,7 @@ def build_pools(rng: np.random.Generator, fake: Faker, scale: int) -> dict[str, 
         ],
         "benchmark": corpus.mcq(rng, v, n),
         "judge_product": corpus.fill(
-            rng, v, corpus.JUDGE_PRODUCT, n, {"c": customers, "r": answers}
+            rng, v, templates.JUDGE_PRODUCT, n, {"c": customers, "r": answers}
         ),
         "cot_homework": [
             f"{q} {homework_tails[int(rng.integers(len(homework_tails)))]}"
@@ -110,7 +112,7 @@ def build_pools(rng: np.random.Generator, fake: Faker, scale: int) -> dict[str, 
         "catalogue": corpus.fill(
             rng,
             v,
-            corpus.CATALOGUE,
+            templates.CATALOGUE,
             n,
             {
                 "p": products,
@@ -120,26 +122,45 @@ def build_pools(rng: np.random.Generator, fake: Faker, scale: int) -> dict[str, 
         ),
         "tasks": tasks,
         "elicit_phrases": corpus.elicitation_phrases(rng, n),
-        "rubric": corpus.fill(rng, v, corpus.RUBRIC, n, {"q": tasks, "r": answers, "r2": answers}),
-        "rewrite": corpus.fill(rng, v, corpus.REWRITE, n, {"r": answers}),
+        "rubric": corpus.fill(
+            rng, v, templates.RUBRIC, n, {"q": tasks, "r": answers, "r2": answers}
+        ),
+        "rewrite": corpus.fill(rng, v, templates.REWRITE, n, {"r": answers}),
         "agentic": [
             f"{task}\n\nObservation:\n{corpus.tool_output(rng, v)}" if rng.random() < 0.6 else task
             for task in corpus.fill(
-                rng, v, corpus.AGENTIC, n, {"p": list(corpus.humaneval_prompts()) + tasks[:50]}
+                rng, v, templates.AGENTIC, n, {"p": list(corpus.humaneval_prompts()) + tasks[:50]}
             )
         ],
         "reconstruct": corpus.fill(
             rng,
             v,
-            corpus.RECONSTRUCT,
+            templates.RECONSTRUCT,
             n,
             {"q": tasks, "a": [str(rng.integers(1, 999)) for _ in range(50)]},
         ),
-        "self_instruct": corpus.fill(rng, v, corpus.SELF_INSTRUCT, n, {}),
+        "self_instruct": corpus.fill(rng, v, templates.SELF_INSTRUCT, n, {}),
+        "translate": corpus.fill(rng, v, templates.TRANSLATE, n, {"r": answers}),
+        "ci_review": corpus.fill(
+            rng,
+            v,
+            templates.CI_REVIEW,
+            n,
+            {
+                "d": corpus.code_tasks(rng, v, n // 4 + 1),
+                "o": [corpus.tool_output(rng, v) for _ in range(n // 4 + 1)],
+            },
+        ),
         "answers": answers,
-        "systems": [corpus.SUPPORT_SYSTEM.format(c=c) for c in v.companies],
-        "contexts": [f"{corpus.RAG_SYSTEM}\n[doc-{i}] {p}" for i, p in enumerate(v.paragraphs)],
+        "systems": [templates.SUPPORT_SYSTEM.format(c=c) for c in v.companies],
+        "contexts": [f"{templates.RAG_SYSTEM}\n[doc-{i}] {p}" for i, p in enumerate(v.paragraphs)],
     }
+
+
+def _param(accounts: pl.DataFrame, archetypes: dict[str, Archetype], attr: str) -> np.ndarray:
+    """One archetype parameter per account (the world's realised value)."""
+    values = {name: getattr(a, attr) for name, a in archetypes.items()}
+    return np.array([values[a] for a in accounts["archetype"].to_list()], dtype=object)
 
 
 def _counts(
@@ -153,14 +174,10 @@ def _counts(
     return rng.poisson(accounts["_rate"].to_numpy() * active), first_day
 
 
-def _timestamps(rng, acct, accounts: pl.DataFrame, first_day, cfg: SimConfig) -> np.ndarray:
+def _timestamps(rng, acct, accounts: pl.DataFrame, archetypes, first_day, cfg) -> np.ndarray:
     """Seconds from `cfg.start` for each request, by the account's timing profile."""
     n = len(acct)
-    profiles = (
-        accounts["archetype"]
-        .replace_strict({k: v.profile for k, v in ARCHETYPES.items()})
-        .to_numpy()
-    )
+    profiles = _param(accounts, archetypes, "profile").astype(str)
     if cfg.knobs.mimic_diurnal:
         profiles = np.where(accounts["label"].to_numpy() == 1, "business", profiles)
     prof = profiles[acct]
@@ -196,11 +213,11 @@ def _timestamps(rng, acct, accounts: pl.DataFrame, first_day, cfg: SimConfig) ->
     return np.clip(secs, first_day[acct] * 86400, cfg.days * 86400 - 1)
 
 
-def _kinds(rng, acct, secs, accounts: pl.DataFrame, cfg: SimConfig) -> np.ndarray:
+def _kinds(rng, acct, secs, accounts: pl.DataFrame, archetypes, cfg: SimConfig) -> np.ndarray:
     """The prompt kind of each request, by archetype mix, cover traffic and campaign phase."""
     archetype = accounts["archetype"].to_numpy()[acct]
     kinds = np.empty(len(acct), dtype=object)
-    for name, arch in ARCHETYPES.items():
+    for name, arch in archetypes.items():
         mask = archetype == name
         if mask.any():
             names, p = zip(*arch.kinds.items())
@@ -216,13 +233,12 @@ def _kinds(rng, acct, secs, accounts: pl.DataFrame, cfg: SimConfig) -> np.ndarra
     return kinds
 
 
-def _models(rng, acct, secs, accounts: pl.DataFrame, cfg: SimConfig) -> np.ndarray:
+def _models(rng, acct, secs, accounts: pl.DataFrame, archetypes, cfg: SimConfig) -> np.ndarray:
     """Model asked for: legacy mix, then adoption of the model released mid-window."""
-    arch = accounts["archetype"].to_numpy()
-    adopt_days = np.array([ARCHETYPES[a].adopt_days for a in arch])
-    adopt_share = np.array([ARCHETYPES[a].adopt_share for a in arch])
+    adopt_days = _param(accounts, archetypes, "adopt_days").astype(float)
+    adopt_share = _param(accounts, archetypes, "adopt_share").astype(float)
     adopt_at = (cfg.release_day + rng.exponential(adopt_days)) * 86400
-    legacy = rng.uniform(0, 0.4, len(arch))
+    legacy = rng.uniform(0, 0.4, len(accounts))
     r = rng.random(len(acct))
     model = np.where(r < legacy[acct], 0, 1)
     adopted = (secs >= adopt_at[acct]) & (rng.random(len(acct)) < adopt_share[acct])
@@ -241,15 +257,19 @@ def _ips(rng, acct, accounts: pl.DataFrame, cfg: SimConfig) -> pl.Series:
 
 
 def build_requests(
-    cfg: SimConfig, accounts: pl.DataFrame, rng: np.random.Generator, fake: Faker
+    cfg: SimConfig,
+    accounts: pl.DataFrame,
+    archetypes: dict[str, Archetype],
+    rng: np.random.Generator,
+    fake: Faker,
 ) -> pl.DataFrame:
     """All requests of the world, sorted by time, in the canonical schema."""
     counts, first_day = _counts(rng, accounts, cfg)
     acct = np.repeat(np.arange(len(accounts)), counts)
     n = len(acct)
     pools = build_pools(rng, fake, scale=int(np.clip(n // 50, 400, 4000)))
-    secs = _timestamps(rng, acct, accounts, first_day, cfg)
-    kinds = _kinds(rng, acct, secs, accounts, cfg)
+    secs = _timestamps(rng, acct, accounts, archetypes, first_day, cfg)
+    kinds = _kinds(rng, acct, secs, accounts, archetypes, cfg)
     prompts = np.empty(n, dtype=object)
     for kind in KINDS:
         mask = kinds == kind
@@ -271,26 +291,27 @@ def build_requests(
         p = np.array(pools["elicit_phrases"], dtype=object)[phrase]
         t = np.array(pools["tasks"], dtype=object)[task]
         prompts[elicit] = t + "\n\n" + p
-    frame = _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts)
+    frame = _columns(cfg, rng, accounts, archetypes, pools, acct, secs, kinds, prompts)
     return frame.with_columns(pl.Series("_kind", kinds.astype(str))).sort("ts", "request_id")
 
 
-def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFrame:
+def _columns(cfg, rng, accounts, archetypes, pools, acct, secs, kinds, prompts) -> pl.DataFrame:
     n = len(acct)
-    arch = accounts["archetype"].to_numpy()[acct]
-    label = accounts["label"].to_numpy()[acct]
-    thinking_p = np.array([ARCHETYPES[a].thinking for a in ARCHETYPES])[
-        pl.Series(arch).replace_strict({a: i for i, a in enumerate(ARCHETYPES)}).to_numpy()
-    ]
-    thinking = rng.random(n) < thinking_p
-    budget_idx = np.where(label == 1, rng.integers(2, 5, n), rng.integers(0, 4, n))
+    param = lambda attr: _param(accounts, archetypes, attr)[acct]  # noqa: E731
+    thinking = rng.random(n) < param("thinking").astype(float)
+    budget_lo, budget_hi = (np.array([b[i] for b in param("budget")]) for i in (0, 1))
+    budget_idx = np.minimum(
+        budget_lo + np.floor(rng.random(n) * (budget_hi - budget_lo)).astype(int), len(BUDGETS) - 1
+    )
     budget = np.where(thinking, BUDGETS[budget_idx], 0)
     median = np.array([OUTPUT_MEDIAN[k] for k in kinds])
     visible = np.maximum(1, rng.lognormal(np.log(median), 0.6)).astype(np.int64)
     reasoning = np.where(
         thinking, np.minimum(budget, rng.lognormal(np.log(np.maximum(budget, 1) * 0.35), 0.5)), 0
     ).astype(np.int64)
-    max_tokens = MAX_TOKENS[rng.integers(0, len(MAX_TOKENS), n)]
+    mt_lo, mt_hi = (np.array([b[i] for b in param("max_tokens")]) for i in (0, 1))
+    mt_idx = np.minimum(mt_lo + np.floor(rng.random(n) * (mt_hi - mt_lo)).astype(int), 5)
+    max_tokens = MAX_TOKENS[mt_idx]
     max_tokens = np.maximum(max_tokens, budget + 1024)
     output = visible + reasoning
     truncated = output > max_tokens
@@ -299,9 +320,10 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
     for kind, (lo, hi) in MULTI_TURN.items():
         m = kinds == kind
         multi[m] = rng.integers(lo, hi + 1, m.sum())
+    tools_lo, tools_hi = (np.array([t[i] for t in param("tools")]) for i in (0, 1))
     tools = np.where(
         np.isin(kinds, TOOL_KINDS),
-        rng.integers(3, 30, n),
+        tools_lo + np.floor(rng.random(n) * (tools_hi - tools_lo)).astype(int),
         np.where(rng.random(n) < 0.05, rng.integers(1, 4, n), 0),
     )
     rate = accounts["_rate"].to_numpy()[acct]
@@ -322,7 +344,7 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
         m = kinds == kind
         system[m] = np.array(pools[pool_name], dtype=object)[acct[m] % len(pools[pool_name])]
     agentish = np.isin(kinds, TOOL_KINDS)
-    system[agentish] = corpus.AGENT_SYSTEM
+    system[agentish] = templates.AGENT_SYSTEM
     prompt_chars = pl.Series(prompts.tolist(), dtype=pl.String).str.len_chars().to_numpy()
     sys_chars = pl.Series(system.tolist(), dtype=pl.String).str.len_chars().fill_null(0).to_numpy()
     input_tokens = (prompt_chars + sys_chars) // 4 + 1 + (multi - 1) * rng.integers(60, 500, n)
@@ -333,7 +355,7 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
     ua_group = accounts["_ua"].to_numpy()[acct]
     sdk = np.array(SDK_AGENTS, dtype=object)[(acct * 31 + rng.integers(0, 2, n)) % len(SDK_AGENTS)]
     ua = np.where(accounts["_ua"].is_null().to_numpy()[acct], sdk, ua_group)
-    end_users = np.isin(kinds, ("support", "judge_product"))
+    end_users = np.isin(kinds, ("support", "judge_product")) | param("end_users").astype(bool)
     account_ids = accounts["account_id"].to_numpy()[acct]
     ts = pl.select(
         pl.lit(cfg.start) + pl.Series(secs * 1e6).cast(pl.Int64).cast(pl.Duration("us"))
@@ -351,8 +373,8 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
             "session_id": account_ids.astype(str) + "_s" + (secs // 1800).astype(int).astype(str),
             "source_ip": _ips(rng, acct, accounts, cfg),
             "user_agent": ua.tolist(),
-            "request_model": _models(rng, acct, secs, accounts, cfg),
-            "is_batch": rng.random(n) < np.array([ARCHETYPES[a].batch for a in arch]),
+            "request_model": _models(rng, acct, secs, accounts, archetypes, cfg),
+            "is_batch": rng.random(n) < param("batch").astype(float),
             "system": system.tolist(),
             "prompt": prompts.tolist(),
             "n_messages": multi,
@@ -360,7 +382,11 @@ def _columns(cfg, rng, accounts, pools, acct, secs, kinds, prompts) -> pl.DataFr
             "thinking_mode": np.where(thinking, "enabled", "disabled"),
             "thinking_budget_tokens": budget.astype(np.int32),
             "max_tokens": max_tokens.astype(np.int32),
-            "temperature": rng.choice([0.0, 0.2, 0.7, 1.0], n).astype(np.float32),
+            "temperature": np.where(
+                rng.random(n) < param("temp_zero").astype(float),
+                0.0,
+                rng.choice([0.2, 0.7, 1.0], n),
+            ).astype(np.float32),
             "response": answer.tolist(),
             "finish_reason": finish,
             "usage_input_tokens": input_tokens.astype(np.int64),
