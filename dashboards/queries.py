@@ -97,6 +97,21 @@ def queue(
     return rows, int(total or 0)
 
 
+def held(con: Con, day: date, page: int = 0, page_size: int = PAGE) -> tuple[pl.DataFrame, int]:
+    """One page of the night's accounts held for review (`status = 'review'`: the model would
+    flag them, their inputs are unfamiliar and nothing links them to a campaign), highest score
+    first, and how many there are. Warehouses written before the column existed have none."""
+    where = "FROM account_scores WHERE run_date = ? AND status = 'review'"
+    total = scalar(con, f"SELECT count(*) {where}", [day])
+    rows = frame(
+        con,
+        f"SELECT account_id, score, reasons {where} ORDER BY score DESC, account_id "
+        "LIMIT ? OFFSET ?",
+        [day, page_size, page * page_size],
+    )
+    return rows, int(total or 0)
+
+
 def tactic_names(con: Con, day: date) -> list[str]:
     rows = con.execute(
         "SELECT DISTINCT unnest(tactics) AS t FROM campaigns WHERE run_date = ? ORDER BY t", [day]
@@ -251,7 +266,8 @@ def account_history(con: Con, account_id: str) -> pl.DataFrame:
     """Per night: score, flagged, campaign, requests that day, reasons."""
     return frame(
         con,
-        "SELECT s.run_date, s.score, s.flagged, s.campaign_id, d.n_requests, d.n_tokens, "
+        "SELECT s.run_date, s.score, s.flagged, coalesce(s.status, CASE WHEN s.flagged THEN "
+        "'flagged' ELSE 'clear' END) AS status, s.campaign_id, d.n_requests, d.n_tokens, "
         "s.reasons FROM account_scores s LEFT JOIN daily_requests d "
         "ON d.run_date = s.run_date AND d.account_id = s.account_id "
         "WHERE s.account_id = ? ORDER BY s.run_date",

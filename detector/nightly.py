@@ -41,9 +41,11 @@ class Outcome:
     run_date: date
     n_accounts: int
     n_flagged: int
+    n_review: int  # held for review: unfamiliar to the model, no coordination evidence
     n_campaigns: int
     n_alerts: int
     seconds: float
+    warning: str | None = None  # `scoring.traffic_warning`: the night looks unlike validation
 
 
 def local_store(store: Path | str) -> Path | None:
@@ -114,7 +116,10 @@ def run_date(
             at = datetime.combine(day, dtime(23, 59, 59), UTC)
             webhooks.enqueue(con, endpoints, events, at)
             con.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                "INSERT OR REPLACE INTO runs (run_date, status, started_at, finished_at, model, "
+                "feature_set, window_days, n_requests, n_accounts, n_flagged, n_campaigns, "
+                "n_alerts, seconds, error, n_review) "
+                "VALUES (?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                 [
                     day,
                     started_at,
@@ -128,6 +133,7 @@ def run_date(
                     campaigns.height,
                     len(events),
                     time.perf_counter() - started,
+                    int((accounts["status"] == "review").sum()),
                 ],
             )
             failpoints.hit("nightly.before_commit")
@@ -143,9 +149,11 @@ def run_date(
         day,
         accounts.height,
         int(accounts["flagged"].sum()),
+        int((accounts["status"] == "review").sum()),
         campaigns.height,
         n_alerts,
         time.perf_counter() - started,
+        scoring.traffic_warning(fitted, accounts),
     )
 
 
@@ -286,7 +294,7 @@ def _frames(accounts, campaigns, members, data) -> dict[str, pl.DataFrame]:
     evidence = data.clusters.evidence
     return {
         "account_scores": accounts.select(
-            "account_id", "score", "flagged", "campaign_id", "reasons", "cluster"
+            "account_id", "score", "flagged", "campaign_id", "reasons", "cluster", "status"
         ),
         "campaigns": campaigns.select(warehouse.CAMPAIGN_COLUMNS),
         "campaign_members": members.select("campaign_id", "account_id"),

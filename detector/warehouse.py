@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS campaigns (
     cluster VARCHAR
 );
 ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS tactics VARCHAR[];
+ALTER TABLE account_scores ADD COLUMN IF NOT EXISTS status VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_review BIGINT;
 CREATE TABLE IF NOT EXISTS campaign_members (run_date DATE, campaign_id VARCHAR, account_id VARCHAR);
 CREATE TABLE IF NOT EXISTS campaign_links (
     run_date DATE, campaign_id VARCHAR, src VARCHAR, dst VARCHAR, edge_type VARCHAR, weight DOUBLE,

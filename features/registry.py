@@ -44,6 +44,32 @@ BY_NAME = {f.name: f for f in FEATURES}
 NUMERIC = tuple(f.name for f in FEATURES if f.dtype != "VARCHAR")
 CATEGORICAL = tuple(f.name for f in FEATURES if f.dtype == "VARCHAR")
 
+POPULATION = (
+    "n_requests",
+    "requests_per_active_day",
+    "mean_output_tokens",
+    "mean_prompt_chars",
+    "active_hours_share",
+    "hour_of_week_coverage",
+    "night_share",
+    "newest_model_share",
+    "distinct_skeleton_share",
+    "top_head_share",
+    "share_elicitation",
+    "share_grading",
+    "thinking_share",
+    "mean_thinking_budget",
+    "tools_share",
+    "mean_tools",
+    "mean_messages",
+    "n_ips",
+    "end_user_share",
+)
+"""Features the model also sees relative to the scored population: `pct_<name>`, the account's
+percentile among the accounts of the same window (`detector.model.graph.structure`). Raw values
+carry units a provider's mix can shift (every customer of an agent platform uses tools); the
+standing within the window does not move with that mix."""
+
 
 def markdown(feature_set: str, model_inputs: dict[str, str] | None = None) -> str:
     """The data dictionary (data/FEATURES.md): every feature, then the inputs the model adds
@@ -67,16 +93,18 @@ def markdown(feature_set: str, model_inputs: dict[str, str] | None = None) -> st
     if model_inputs:
         lines += [
             "",
-            "## Link-graph inputs the model adds",
+            "## Inputs the model adds",
             "",
-            "Computed per window from the typed link graph (`detector.linking`), not by the",
-            "feature query; every model and baseline sees them beside the features above.",
+            "Computed per window from the typed link graph (`detector.linking`) and from the",
+            "scored population (`pct_*`: percentiles within the window, family `population`),",
+            "not by the feature query; every model and baseline sees them beside the features.",
             "",
             "| input | dtype | family | meaning | defined in |",
             "| --- | --- | --- | --- | --- |",
         ]
         lines += [
-            f"| `{name}` | DOUBLE | graph | {meaning} | `detector/model/graph.py` |"
+            f"| `{name}` | DOUBLE | {'population' if name.startswith('pct_') else 'graph'} | "
+            f"{meaning} | `detector/model/graph.py` |"
             for name, meaning in model_inputs.items()
         ]
     return "\n".join(lines) + "\n"

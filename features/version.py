@@ -4,8 +4,9 @@
 It is `account-` plus a hash of the feature definitions: the registry (each feature's name,
 dtype, SQL, stage and default, the free-mail list and country offsets), the aggregation SQL that
 `features.aggregate` generates from it, the per-request signal settings (their version, masks and
-slice lengths) and every marker lexicon. Change any of them and the version moves by itself, so a
-model trained on other definitions is refused instead of scoring values it never saw.
+slice lengths), every marker lexicon and the population-relative inputs. Change any of them and
+the version moves by itself, so a model trained on other definitions is refused instead of
+scoring values it never saw.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def definitions() -> str:
         "aggregate_sql": sql,
         "signals": {name: getattr(signals, name) for name in SIGNAL_SETTINGS},
         "lexicons": [[f.name, list(f.phrases), list(f.patterns)] for f in markers.FAMILIES],
+        "population": list(registry.POPULATION),
     }
     return json.dumps(content, sort_keys=True, ensure_ascii=False, default=list)
 

@@ -12,6 +12,7 @@ validation windows for the same false-positive budget, and scores the same test 
 - `hgb_graph`: the same plus each account's cluster means, the hand-made version of pooling.
 - `isolation_forest`: unsupervised IsolationForest on the same matrix.
 - `torch`: `DetectorNet` (message passing and cluster pooling) from `train.fit`.
+- `blend`: the mean of the torch and `hgb` scores.
 """
 
 from __future__ import annotations
@@ -183,17 +184,32 @@ class Torch(Detector):
         return self.fitted.account_calibration(logits)
 
 
+class Blend(Detector):
+    """The mean of the torch model's calibrated score and HGB's probability, its threshold set
+    on validation like the others; `parts` are the fitted torch and HGB detectors."""
+
+    parts: tuple[Detector, Detector] = ()
+
+    def _fit(self, train, val, prep) -> None:
+        if len(self.parts) != 2:
+            raise ValueError("blend needs the fitted torch and hgb detectors (fit them first)")
+
+    def score(self, window: Window) -> np.ndarray:
+        return (self.parts[0].score(window) + self.parts[1].score(window)) / 2
+
+
 def detectors(budget: float = 0.001, config: TrainConfig | None = None) -> list[Detector]:
-    """Fresh, unfitted detectors in report order."""
+    """Fresh, unfitted detectors in report order (the blend after the two it blends)."""
     torch_model = Torch("torch", budget=budget)
     torch_model.config = config or TrainConfig(fpr_budget=budget)
     return [
         torch_model,
         HGB("hgb", budget=budget),
+        Blend("blend", budget=budget),
         HGBGraph("hgb_graph", budget=budget),
         IsoForest("isolation_forest", budget=budget),
         Rules("rules", budget=budget),
     ]
 
 
-__all__ = ["RULES", "Detector", "Platt", "Window", "detectors", "rule_points", "windows"]
+__all__ = ["RULES", "Blend", "Detector", "Platt", "Window", "detectors", "rule_points", "windows"]

@@ -18,14 +18,14 @@ per legitimate archetype.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from detector.model.graph import extended, fit_preprocessor
-from research.baselines import Detector, Window, detectors, windows
+from research.baselines import Blend, Detector, Window, detectors, windows
 from research.worlds import Example
 
 
@@ -42,8 +42,11 @@ def recall_at_fpr(y: np.ndarray, scores: np.ndarray, fpr: float) -> float:
     return float((bad > threshold).mean())
 
 
-def metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
-    flagged = scores > threshold
+def metrics(
+    y: np.ndarray, scores: np.ndarray, threshold: float, flagged: np.ndarray | None = None
+) -> dict:
+    """Ranking and operating-point figures; `flagged` defaults to `scores > threshold`."""
+    flagged = scores > threshold if flagged is None else flagged
     has_pos = bool((y == 1).any())
     return {
         "accounts": int(y.size),
@@ -70,24 +73,47 @@ class Result:
     summary: dict = field(default_factory=dict)
 
 
-def _result(protocol, split, det: Detector, ex: Example, w: Window, focus=None) -> Result:
+def _result(
+    protocol, split, det: Detector, ex: Example, w: Window, focus=None, focus_legit=None
+) -> Result:
     scores = det.score(w)
+    flagged = scores > det.threshold
+    held = np.zeros(len(scores), bool)
+    if det.fitted is not None:  # the model as `score` runs it: unfamiliar loners are held
+        status = _statuses(det, ex, w)
+        flagged, held = status == "flagged", status == "review"
     frame = w.frame.select("account_id", "label", "campaign", "archetype").with_columns(
-        pl.Series("score", scores), pl.Series("flagged", scores > det.threshold)
+        pl.Series("score", scores), pl.Series("flagged", flagged), pl.Series("held", held)
     )
     keep = frame
     if focus is not None:  # leave-one-campaign-out: positives are the held-out type only
         keep = frame.filter((pl.col("label") == 0) | (pl.col("campaign") == focus))
     y = keep["label"].to_numpy()
-    return Result(
-        protocol,
-        split,
-        det.name,
-        ex.world,
-        ex.window_days,
-        frame,
-        metrics(y, keep["score"].to_numpy(), det.threshold),
+    summary = metrics(y, keep["score"].to_numpy(), det.threshold, keep["flagged"].to_numpy())
+    summary["op_held"] = int(keep["held"].sum())
+    if focus_legit is not None:  # leave-one-archetype-out: that archetype's FPR
+        mine = frame.filter(pl.col("archetype") == focus_legit)
+        summary["archetype_accounts"] = mine.height
+        summary["archetype_fpr"] = float(mine["flagged"].mean()) if mine.height else float("nan")
+        summary["archetype_held"] = int(mine["held"].sum())
+    return Result(protocol, split, det.name, ex.world, ex.window_days, frame, summary)
+
+
+def _statuses(det: Detector, ex: Example, w: Window) -> np.ndarray:
+    """`score_window`'s status per row of `w.frame`, from the detector's fitted model."""
+    from detector.pipeline.scoring import ACTIVITY, score_window
+
+    fitted = replace(det.fitted, threshold=det.threshold)
+    scored = score_window(
+        fitted, ex.features, ex.edges, ex.members, ex.evidence, pl.DataFrame(schema=ACTIVITY), False
     )
+    order = w.frame.select("account_id").join(
+        scored.accounts.select("account_id", "status"),
+        on="account_id",
+        how="left",
+        maintain_order="left",
+    )
+    return order["status"].fill_null("clear").to_numpy()
 
 
 def _windows(examples: list[Example], prep=None):
@@ -104,6 +130,7 @@ def run_protocol(
     test: list[Example],
     budget: float = 0.001,
     focus: str | None = None,
+    focus_legit: str | None = None,
     only: tuple[str, ...] | None = None,
     config=None,
     progress: Callable[[str], None] | None = None,
@@ -118,19 +145,32 @@ def run_protocol(
             continue
         if progress:
             progress(f"{protocol}/{split}: fitting {det.name}")
+        if isinstance(det, Blend):
+            det.parts = (fitted["torch"], fitted["hgb"])
         det.fit(tw, vw, prep)
         fitted[det.name] = det
         results.extend(
-            _result(protocol, split, det, ex, w, focus) for ex, w in zip(test, sw, strict=True)
+            _result(protocol, split, det, ex, w, focus, focus_legit)
+            for ex, w in zip(test, sw, strict=True)
         )
     return results, fitted
 
 
 def drop_campaign(examples: list[Example], campaign: str) -> list[Example]:
     """The examples without one campaign's accounts (nodes, edges and cluster sizes)."""
+    return drop_where(examples, "campaign", campaign)
+
+
+def drop_archetype(examples: list[Example], archetype: str) -> list[Example]:
+    """The examples without one (legitimate) archetype's accounts."""
+    return drop_where(examples, "archetype", archetype)
+
+
+def drop_where(examples: list[Example], column: str, value: str) -> list[Example]:
+    """The examples without the accounts whose label column `column` is `value`."""
     out = []
     for ex in examples:
-        gone = ex.features.filter(pl.col("campaign") == campaign)["account_id"].implode()
+        gone = ex.features.filter(pl.col(column) == value)["account_id"].implode()
         members = ex.members.filter(~pl.col("account_id").is_in(gone)).with_columns(
             pl.when(pl.col("cluster").is_null())
             .then(1)
@@ -162,7 +202,16 @@ def summary_table(results: list[Result]) -> pl.DataFrame:
         }
         for r in results
     ]
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def protocol_table(summary: pl.DataFrame) -> pl.DataFrame:
+    """`summary_table` per protocol, split and detector: means over test windows, with false
+    positives and held accounts summed (the rows of BENCHMARKS.md)."""
+    return summary.group_by("protocol", "split", "detector", maintain_order=True).agg(
+        pl.col("auprc", "recall_at_0.1%", "recall_at_1%", "op_recall", "op_fpr").mean(),
+        pl.col("op_false_positives", "op_held").sum(),
+    )
 
 
 def per_campaign_recall(results: list[Result]) -> pl.DataFrame:

@@ -36,6 +36,7 @@ TRAIN = [
     WorldSpec("hydra_only", 17, sparse=True),
     WorldSpec("cover_traffic", 18, sparse=True),
     WorldSpec("no_campaigns", 19, sparse=True),
+    WorldSpec("quiet", 20),
 ]
 VALIDATION = [
     WorldSpec("default", 21),
@@ -43,13 +44,21 @@ VALIDATION = [
     WorldSpec("benign_heavy", 23, accounts=3000),
     WorldSpec("cover_traffic", 24, sparse=True),
     WorldSpec("default", 25, sparse=True),
+    WorldSpec("quiet", 26, sparse=True),
 ]
 TEST = [
     WorldSpec("default", 101),
     WorldSpec("evasive", 102),
     WorldSpec("benign_heavy", 103, accounts=5050, windows=(7,)),
     WorldSpec("distinct_infra", 104, sparse=True),
+    WorldSpec("quiet", 105),
+    WorldSpec("default", 106, randomise=2.0),  # twice the parameter spread of any training world
 ]
+
+# Scenario families for train-on-one-family / test-on-another: worlds without evasion, and
+# worlds whose campaigns evade (each split is trained, validated and tested on its own family).
+PLAIN = {"default", "naive", "hydra_only", "benign_heavy", "no_campaigns", "quiet"}
+EVADING = {"evasive", "paraphrase", "low_and_slow", "distinct_infra", "cover_traffic"}
 
 # Evasion tactics: each scenario that switches the tactic on.
 TACTIC_SCENARIOS = {
@@ -64,6 +73,11 @@ TACTIC_TESTS = {
     "distinct_infra": WorldSpec("distinct_infra", 203),
     "cover_traffic": WorldSpec("cover_traffic", 204),
 }
+
+
+def family(specs: list[WorldSpec], scenarios: set[str]) -> list[WorldSpec]:
+    """The specs of one scenario family."""
+    return [s for s in specs if s.scenario in scenarios]
 
 
 def without_tactic(specs: list[WorldSpec], tactic: str) -> list[WorldSpec]:

@@ -70,12 +70,14 @@ class WorldSpec:
     campaigns: tuple[str, ...] | None = None
     windows: tuple[int, ...] = (7, 14)
     sparse: bool = False
+    randomise: float = 1.0  # domain-randomisation strength (`SimConfig.randomise`)
     tags: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def name(self) -> str:
         camp = "" if self.campaigns is None else "-" + "+".join(self.campaigns)
-        return f"{self.scenario}{camp}-s{self.seed}{'-sparse' if self.sparse else ''}"
+        wide = "" if self.randomise == 1.0 else f"-r{self.randomise:g}"
+        return f"{self.scenario}{camp}-s{self.seed}{'-sparse' if self.sparse else ''}{wide}"
 
     def config(self) -> sim.SimConfig:
         overrides = {} if self.campaigns is None else {"campaigns": self.campaigns}
@@ -86,10 +88,12 @@ class WorldSpec:
             seed=self.seed,
             volume_scale=self.volume_scale,
         )
-        return replace(cfg, **overrides)
+        return replace(cfg, randomise=self.randomise, **overrides)
 
     def key(self) -> str:
         spec = {k: v for k, v in asdict(self).items() if k != "tags"}
+        if self.randomise == 1.0:  # the default: keys of earlier specs stay valid
+            del spec["randomise"]
         text = json.dumps({"v": CACHE_VERSION, **spec}, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -26,7 +26,7 @@ allowed = ui.read("allow_entry", text)
 st.caption(f"{ui.plain(text)} · latest night {night.isoformat()}")
 cols = st.columns(4)
 cols[0].metric("score", f"{last['score']:.3f}")
-cols[1].metric("flagged", "yes" if last["flagged"] else "no")
+cols[1].metric("status", last["status"])
 cols[2].metric("requests that day", f"{last['n_requests'] or 0:,}")
 cols[3].metric(
     "allow-listed",

@@ -12,6 +12,38 @@ def _select_page(ids: list[str]) -> None:
     st.session_state["q_chosen"] = list(ids) if st.session_state["q_all"] else []
 
 
+def _held(day) -> None:
+    """Accounts held for review: flagged by the model but unlike anything it was trained on,
+    and linked to no campaign. Never alerted; an analyst decides."""
+    rows, total = ui.paged("h_page", "held", day)
+    st.subheader(f"Held for review ({total:,})")
+    if total == 0:
+        st.caption("No account held for review this night.")
+        return
+    st.caption(
+        "The model would flag these accounts, but their inputs lie outside everything it was "
+        "trained on and no link ties them to a campaign: look before acting, and label them "
+        "for `distillguard train`."
+    )
+    shown = rows.select(
+        ("account?id=" + pl.col("account_id")).alias("open"),
+        "score",
+        pl.col("reasons").list.first().alias("why held"),
+    )
+    ui.table(
+        shown,
+        column_config={
+            "open": st.column_config.LinkColumn(
+                "account", display_text=r"account\?id=(.*)", width="medium"
+            ),
+            "score": st.column_config.ProgressColumn(
+                "score", min_value=0.0, max_value=1.0, format="%.3f"
+            ),
+        },
+    )
+    ui.pager("h_page", total, queries.PAGE)
+
+
 st.title("Campaign queue")
 ui.flash()
 day = ui.night()
@@ -26,6 +58,7 @@ assignee = {"anyone": None, "me": ui.user().name, "unassigned": ""}[who]
 rows, total = ui.paged("q_page", "queue", day, statuses, min_score, tactics, assignee)
 if total == 0:
     st.info(f"No campaign matches these filters on {day.isoformat()}.")
+    _held(day)
     st.stop()
 
 shown = rows.with_columns(
@@ -83,3 +116,5 @@ if ui.user().can_decide:
         ui.record("decide", kind="campaign", ids=chosen, verdict="confirmed", reason=reason)
     if dismiss.button("Dismiss", key="q_dismiss", disabled=not chosen):
         ui.record("decide", kind="campaign", ids=chosen, verdict="dismissed", reason=reason)
+
+_held(day)

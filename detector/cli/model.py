@@ -96,15 +96,20 @@ def score(
         rejected = export_quarantine(store, out / "quarantine.parquet")
     req = counts["requests"]
     n_flagged = int(scored.accounts["flagged"].sum())
+    n_review = int((scored.accounts["status"] == "review").sum())
     Console().print(
         f"Scored {scored.accounts.height:,} accounts from {req.stored:,} requests "
         f"({data.window.dates[0]}..{data.window.end}) with model {model or 'shipped default'} "
         f"(threshold {fitted.threshold:.3f}, {meta['config']['fpr_budget']:.2%} legitimate FPR "
-        f"budget): {n_flagged:,} flagged, {scored.campaigns.height:,} campaign(s). "
+        f"budget): {n_flagged:,} flagged, {n_review:,} held for review, "
+        f"{scored.campaigns.height:,} campaign(s). "
         f"{req.duplicates:,} duplicate and {rejected:,} rejected row(s) skipped"
         + (f" (reasons in {out / 'quarantine.parquet'})" if rejected else "")
         + f". Wrote {out}/account_scores.parquet and campaigns.parquet."
     )
+    warning = scoring.traffic_warning(fitted, scored.accounts)
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 @app.command()

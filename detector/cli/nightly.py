@@ -123,9 +123,11 @@ def nightly(
         scored_any = True
         out.print(
             f"{day}: {result.n_accounts:,} accounts, {result.n_flagged:,} flagged, "
-            f"{result.n_campaigns:,} campaign(s), {result.n_alerts:,} alert event(s) "
-            f"({result.seconds:.1f} s)"
+            f"{result.n_review:,} held for review, {result.n_campaigns:,} campaign(s), "
+            f"{result.n_alerts:,} alert event(s) ({result.seconds:.1f} s)"
         )
+        if result.warning:
+            out.print(f"[yellow]warning:[/yellow] {day}: {result.warning}")
     if endpoints:
         out.print(delivery_line(deliver(warehouse, endpoints)))
     if export is not None:

@@ -1,7 +1,8 @@
 """From feature table, typed edges and clusters to model inputs.
 
 `structure` adds what the link graph says about each account (weighted degree per link type,
-cluster size) as columns every model can use, baselines included. `Preprocessor` turns the
+cluster size) and its standing in the scored population (percentiles of `POPULATION` features
+within the window) as columns every model can use, baselines included. `Preprocessor` turns the
 feature table into a standardised matrix: heavy-tailed columns go through log1p, every column is
 centred on the legitimate median and scaled by the legitimate inter-quartile range (robust to a
 few huge accounts), clipped, and categoricals are one-hot with an `other` slot for values never
@@ -20,17 +21,30 @@ import torch
 
 from detector.linking.cluster import ordered_sum
 from detector.linking.edges import EDGE_TYPES
-from features.registry import CATEGORICAL, FEATURES, NUMERIC
+from features.registry import BY_NAME, CATEGORICAL, FEATURES, NUMERIC, POPULATION
 
 LINK_TYPES = tuple(EDGE_TYPES)
-STRUCTURE_MEANING = {
+GRAPH_MEANING = {
     **{f"deg_{t}": f"weight of links by {EDGE_TYPES[t].meaning}" for t in LINK_TYPES},
     "cluster_size": "accounts in its cluster (1 when unclustered)",
 }
-"""The inputs the link graph adds to every account's features, and what each means."""
+POPULATION_MEANING = {
+    f"pct_{name}": f"percentile of {name} among the accounts scored in the same window"
+    for name in POPULATION
+}
+STRUCTURE_MEANING = GRAPH_MEANING | POPULATION_MEANING
+"""The inputs `structure` adds to every account's features (from the link graph and from the
+scored population), and what each means."""
 STRUCTURE = tuple(STRUCTURE_MEANING)
-FAMILY = {f.name: f.family for f in FEATURES} | {c: "graph" for c in STRUCTURE}
+FAMILY = (
+    {f.name: f.family for f in FEATURES}
+    | {c: "graph" for c in GRAPH_MEANING}
+    | {f"pct_{name}": BY_NAME[name].family for name in POPULATION}
+)
 CLIP = 8.0
+FAMILIAR_MARGIN = 1.0
+"""Robust units (legitimate IQRs, after log1p where used) an input may lie beyond the training
+range before the account counts as unfamiliar."""
 CLIP_WARN_SHARE = 0.05
 log = logging.getLogger(__name__)
 
@@ -52,10 +66,22 @@ def structure(features: pl.DataFrame, edges: pl.DataFrame, members: pl.DataFrame
         .join(degree, on="account_id", how="left")
         .join(members.select("account_id", "cluster", "cluster_size"), on="account_id", how="left")
     )
-    missing = [pl.lit(0.0).alias(c) for c in STRUCTURE if c not in out.columns]
-    return out.with_columns(missing).with_columns(
-        pl.col(c).cast(pl.Float64).fill_null(0.0 if c != "cluster_size" else 1.0) for c in STRUCTURE
+    missing = [pl.lit(0.0).alias(c) for c in GRAPH_MEANING if c not in out.columns]
+    out = out.with_columns(missing).with_columns(
+        pl.col(c).cast(pl.Float64).fill_null(0.0 if c != "cluster_size" else 1.0)
+        for c in GRAPH_MEANING
     )
+    return out.with_columns(_percentile(out, name).alias(f"pct_{name}") for name in POPULATION)
+
+
+def _percentile(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """Mid-rank percentile of a feature within the frame, in (0, 1); 0.5 where it is missing
+    (no value, or the column absent from the table)."""
+    if name not in frame.columns:
+        return pl.lit(0.5, dtype=pl.Float64)
+    value = pl.col(name).cast(pl.Float64).fill_nan(None)
+    known = value.is_not_null().sum()
+    return ((value.rank("average") - 0.5) / known).fill_null(0.5)
 
 
 @dataclass
@@ -68,6 +94,8 @@ class Preprocessor:
     scale: list[float]
     categories: dict[str, list[str]]
     medians: dict[str, float] = field(default_factory=dict)  # legitimate medians, raw units
+    low: dict[str, float] = field(default_factory=dict)  # training minimum, raw units
+    high: dict[str, float] = field(default_factory=dict)  # training maximum, raw units
 
     @classmethod
     def fit(cls, frame: pl.DataFrame, legit: np.ndarray) -> Preprocessor:
@@ -86,7 +114,10 @@ class Preprocessor:
             c: sorted(frame[c].drop_nulls().unique().to_list()) for c in CATEGORICAL if c in frame
         }
         medians = dict(zip(numeric, np.median(raw[legit], axis=0).tolist(), strict=True))
-        return cls(numeric, log, med.tolist(), scale.tolist(), categories, medians)
+        ranged = [i for i, c in enumerate(numeric) if not c.startswith("pct_")]
+        low = {numeric[i]: float(raw[:, i].min()) for i in ranged} if raw.size else {}
+        high = {numeric[i]: float(raw[:, i].max()) for i in ranged} if raw.size else {}
+        return cls(numeric, log, med.tolist(), scale.tolist(), categories, medians, low, high)
 
     @property
     def columns(self) -> list[str]:
@@ -134,6 +165,43 @@ class Preprocessor:
             onehot[np.arange(frame.height), [slot.get(v, len(vocab)) for v in given]] = 1.0
             blocks.append(onehot)
         return np.hstack(blocks).astype(np.float32)
+
+    def unfamiliar(self, frame: pl.DataFrame, limit: int = 3) -> list[list[str]]:
+        """Per row, what lies outside everything the model was trained on: numeric inputs
+        more than `FAMILIAR_MARGIN` robust units beyond the training minimum or maximum, and
+        categorical values training never saw (a missing value is not unfamiliar). The
+        farthest `limit` of each row, as text; an empty list means familiar."""
+        names = [c for c in self.low if c in frame.columns]
+        out: list[list[tuple[float, str]]] = [[] for _ in range(frame.height)]
+        if names:
+            index = {c: i for i, c in enumerate(self.numeric)}
+            raw = frame.select(names).cast(pl.Float64).fill_nan(None).to_numpy()
+            lo = np.array([self.low[c] for c in names])
+            hi = np.array([self.high[c] for c in names])
+            center = np.array([self.center[index[c]] for c in names])
+            scale = np.array([self.scale[index[c]] for c in names])
+            logged = [c in self.log for c in names]
+
+            def z(values: np.ndarray) -> np.ndarray:
+                values = np.where(logged, np.log1p(np.maximum(values, 0.0)), values)
+                return (values - center) / scale
+
+            with np.errstate(invalid="ignore"):
+                beyond = np.maximum(z(lo) - z(raw), z(raw) - z(hi))
+            rows, cols = np.nonzero(np.nan_to_num(beyond, nan=0.0) > FAMILIAR_MARGIN)
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+                side = f"above every training account (max {hi[c]:.4g})"
+                if raw[r, c] < lo[c]:
+                    side = f"below every training account (min {lo[c]:.4g})"
+                out[r].append((float(beyond[r, c]), f"{names[c]} = {raw[r, c]:.4g}, {side}"))
+        for col, vocab in self.categories.items():
+            if col not in frame.columns:
+                continue
+            known = set(vocab)
+            for r, value in enumerate(frame[col].to_list()):
+                if value is not None and value not in known:
+                    out[r].append((CLIP, f"{col} = {value!r}, never seen in training"))
+        return [[text for _, text in sorted(row, reverse=True)[:limit]] for row in out]
 
     def families(self) -> list[str]:
         """Family of each matrix column (for feature-family dropout and reasons)."""

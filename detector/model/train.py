@@ -235,6 +235,7 @@ def _calibrate(
         "average_precision": float(average_precision_score(y, scores)) if y.any() else None,
         "recall_at_threshold": float(flagged[y == 1].mean()) if y.any() else None,
         "fpr_at_threshold": float(flagged[y == 0].mean()) if (y == 0).any() else None,
+        "flagged_share": float(flagged.mean()) if y.size else None,
         "config": cfg.to_dict(),
     }
     return Fitted(

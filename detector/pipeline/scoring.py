@@ -5,6 +5,14 @@ and the campaign head scores the cluster above its own threshold. Every member o
 campaign carries its `campaign_id`, flagged or not, so the analyst sees who else is in it.
 The id is derived from the campaign's members (the smallest account id); `nightly` maps it onto
 the ids of earlier nights so a growing campaign keeps its name.
+
+Unfamiliar accounts are held, not flagged. An account the model would flag whose inputs lie
+outside everything it was trained on (`Preprocessor.unfamiliar`) and that is not a member of a
+reported campaign (no coordination evidence: shared payment or infrastructure, lockstep timing,
+shared templates linking it to other flagged accounts) gets `status = "review"`, `flagged`
+false, and reasons that say what is unfamiliar: the model is extrapolating, and wrongly banning a
+good customer is the expensive mistake. Every other account the model flags is `"flagged"`;
+the rest are `"clear"`. Only `"flagged"` accounts raise `account.flagged` alerts.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ ACCOUNT_SCORES = {
     "account_id": pl.String,
     "score": pl.Float64,
     "flagged": pl.Boolean,
+    "status": pl.String,
     "campaign_id": pl.String,
     "reasons": pl.List(pl.String),
     "cluster": pl.String,
@@ -124,6 +133,7 @@ def score_window(
         )
     )
     reported = dict(zip(per_cluster["cluster"], per_cluster["campaign_id"], strict=True))
+    status, held = _status(fitted, frame, flagged, [c in reported for c in clusters])
     everyone = np.flatnonzero(flagged)
     targets = everyone[np.argsort(-scores[everyone], kind="stable")[:explain_limit]]
     reasons: list[list[str]] = [[] for _ in graph.ids]
@@ -146,7 +156,14 @@ def score_window(
                 f"not explained alone ({everyone.size:,} flagged, limit {explain_limit:,})"
             ]
             reasons[i] += [f"campaign: {text}" for text in shared]
+    for i, why in held.items():
+        reasons[i] = [f"held for review, unfamiliar: {text}" for text in why] + [
+            "held for review: no coordination evidence (in no reported campaign)",
+            *reasons[i],
+        ]
     accounts = base.with_columns(
+        pl.Series("flagged", status == "flagged"),
+        pl.Series("status", status, dtype=pl.String),
         pl.col("cluster")
         .replace_strict(reported, default=None, return_dtype=pl.String)
         .alias("campaign_id"),
@@ -154,6 +171,54 @@ def score_window(
     ).select(list(ACCOUNT_SCORES))
     campaigns = _campaigns(per_cluster, accounts, activity, campaign_reasons)
     return Scored(accounts.sort("score", descending=True), campaigns)
+
+
+DRIFT_RATIO = 3.0
+"""`traffic_warning` fires when the share flagged is this many times the validation share."""
+REVIEW_WARN_SHARE = 0.005
+"""... or when more than this share of the scored accounts is held for review."""
+
+
+def traffic_warning(fitted: Fitted, accounts: pl.DataFrame) -> str | None:
+    """A warning when a run looks unlike what the model was validated on: far more accounts
+    flagged than in validation, or many held for review (inputs outside the training range).
+    Both say the provider's traffic differs from the model's training data, and the remedy is
+    the same: `distillguard train` on the provider's own labels."""
+    n = accounts.height
+    if n == 0:
+        return None
+    flagged = int(accounts["flagged"].sum())
+    review = int((accounts["status"] == "review").sum())
+    expected = fitted.validation.get("flagged_share")
+    notes = []
+    if expected is not None and flagged >= 10 and flagged / n > DRIFT_RATIO * expected:
+        notes.append(
+            f"{flagged / n:.2%} of accounts flagged, {flagged / n / max(expected, 1e-9):.0f}x "
+            f"the {expected:.2%} the model flagged in validation"
+        )
+    if review and review / n > REVIEW_WARN_SHARE:
+        notes.append(f"{review:,} accounts ({review / n:.2%}) held for review as unfamiliar")
+    if not notes:
+        return None
+    return (
+        "; ".join(notes)
+        + ": this traffic differs from what the model was trained on. Treat flags as leads, "
+        "label a sample and run `distillguard train` on your own labels."
+    )
+
+
+def _status(
+    fitted: Fitted, frame: pl.DataFrame, flagged: np.ndarray, in_campaign: list[bool]
+) -> tuple[np.ndarray, dict[int, list[str]]]:
+    """Each account's status, and what is unfamiliar about each held one (by row)."""
+    status = np.where(flagged, "flagged", "clear").astype(object)
+    candidates = np.flatnonzero(flagged & ~np.asarray(in_campaign, dtype=bool))
+    held: dict[int, list[str]] = {}
+    if candidates.size:
+        why = fitted.prep.unfamiliar(frame[candidates.tolist()])
+        held = {int(i): w for i, w in zip(candidates, why, strict=True) if w}
+        status[list(held)] = "review"
+    return status, held
 
 
 def _campaigns(

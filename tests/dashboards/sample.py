@@ -51,7 +51,7 @@ def build(
             n_flagged = int(frames["account_scores"]["flagged"].sum())
             con.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?, 'ok', ?, ?, 'shipped default', "
-                "'account-v1', 7, ?, ?, ?, ?, 0, 1.0, NULL)",
+                "'account-v1', 7, ?, ?, ?, ?, 0, 1.0, NULL, ?)",
                 [
                     day,
                     datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1),
@@ -60,6 +60,7 @@ def build(
                     accounts,
                     n_flagged,
                     campaigns,
+                    int((frames["account_scores"]["status"] == "review").sum()),
                 ],
             )
             con.execute("COMMIT")
@@ -143,6 +144,11 @@ def _night(rng, ids, sizes, base_scores, day: date, k: int) -> dict[str, pl.Data
                 "account_id": ids,
                 "score": scores,
                 "flagged": scores >= 0.5,
+                "status": np.where(
+                    scores >= 0.5,
+                    "flagged",
+                    np.where((scores >= 0.3) & ~in_campaign, "review", "clear"),
+                ),
                 "campaign_id": campaign_of.tolist(),
                 "reasons": [
                     ["share_grading = 0.3 vs legitimate median 0 (weight 20%)"] if m else []

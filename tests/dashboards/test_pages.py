@@ -52,6 +52,29 @@ def test_queue_lists_the_night_by_score_and_pages(warehouse_file):
     assert set(table["status"]) <= {"new", "open"}
 
 
+def test_queue_lists_accounts_held_for_review(warehouse_file):
+    at = open_page()
+    ((held,),) = rows(
+        warehouse_file,
+        "SELECT count(*) FROM account_scores WHERE status = 'review' AND run_date = ?",
+        [NIGHT],
+    )
+    assert held > 0
+    assert any(h.value == f"Held for review ({held:,})" for h in at.subheader)
+    table = at.dataframe[1].value
+    assert 0 < len(table) <= held
+    assert list(table["score"]) == sorted(table["score"], reverse=True)
+    night = rows(
+        warehouse_file,
+        "SELECT account_id FROM account_scores WHERE status = 'review' AND run_date = ? "
+        "ORDER BY score DESC, account_id LIMIT 1",
+        [NIGHT],
+    )
+    assert table["open"][0] == f"account?id={night[0][0]}"
+    at.slider(key="q_score").set_value(1.0).run()  # no campaign left: the held list stays
+    assert any(h.value.startswith("Held for review") for h in at.subheader)
+
+
 def test_queue_filters_by_tactic_and_score(warehouse_file):
     at = open_page()
     tactic = at.multiselect(key="q_tactic").options[0]
@@ -159,7 +182,8 @@ def test_campaign_decision_dismiss_and_allow_list_members(warehouse_file):
 
 def test_account_page_lookup_history_features_and_decisions(warehouse_file):
     at = open_page("views/account.py", id="acct_0000001")
-    assert [m.label for m in at.metric][:2] == ["score", "flagged"]
+    assert [m.label for m in at.metric][:2] == ["score", "status"]
+    assert at.metric[1].value in {"flagged", "review", "clear"}
     features = at.dataframe[0].value
     assert {"n_requests", "share_grading"} <= set(features["feature"])
     at.radio(key="a_verdict").set_value("confirmed")

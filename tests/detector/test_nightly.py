@@ -107,6 +107,23 @@ def test_backfill_then_rerun_gives_the_same_warehouse(store, tmp_path):
     con.close()
     assert per_night[0][1] == per_night[-1][1] and len(per_night[0][1]) >= 2
     assert detected[0] == len(per_night[0][1])
+    # every score row has a status; flags are exactly the "flagged" rows; runs count the held
+    con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+    statuses = con.execute(
+        "SELECT r.run_date, r.n_flagged, r.n_review, "
+        "count(*) FILTER (WHERE s.status = 'flagged'), count(*) FILTER (WHERE s.status = 'review'), "
+        "count(*) FILTER (WHERE s.flagged <> (s.status = 'flagged') OR s.status IS NULL), "
+        "count(*) FILTER (WHERE s.status NOT IN ('flagged', 'review', 'clear')) "
+        "FROM runs r JOIN account_scores s USING (run_date) GROUP BY ALL"
+    ).fetchall()
+    alerted = con.execute(
+        "SELECT count(*) FROM alert_outbox o JOIN account_scores s "
+        "ON s.account_id = json_extract_string(o.body, '$.data.account_id') "
+        "WHERE o.type = 'account.flagged' AND s.status = 'review'"
+    ).fetchone()[0]
+    con.close()
+    assert all(r[1] == r[3] and r[2] == r[4] and r[5] == 0 and r[6] == 0 for r in statuses)
+    assert alerted == 0
 
 
 def test_case_file_is_written_for_the_dashboard(store, tmp_path):

@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 import polars as pl
+import pytest
 
-from research.baselines import RULES, Rules, rule_points
-from research.evaluate import drop_campaign, metrics, recall_at_fpr
+from research.baselines import RULES, Blend, Detector, Rules, rule_points
+from research.evaluate import Result, drop_archetype, drop_campaign, metrics, recall_at_fpr
+from research.report import lolo_table
 from research.worlds import Example
 from tests.detector.model.conftest import EDGE_SCHEMA
 
@@ -80,3 +82,59 @@ def test_rules_fire_on_what_they_say():
     assert points.row(1) == (False,) * len(RULES)
     scores = Rules("rules").score(type("W", (), {"frame": frame})())
     assert scores[0] > scores[1]
+
+
+def test_metrics_count_what_was_flagged_not_what_was_held():
+    y = np.array([0, 0, 0, 1])
+    scores = np.array([0.1, 0.9, 0.95, 0.99])
+    held_one = np.array([False, False, True, True])  # 0.9 held for review
+    out = metrics(y, scores, threshold=0.5, flagged=held_one)
+    assert out["op_false_positives"] == 1 and out["op_recall"] == 1.0
+    assert metrics(y, scores, threshold=0.5)["op_false_positives"] == 2
+
+
+def test_drop_archetype_removes_only_that_archetype():
+    features = pl.DataFrame(
+        {
+            "account_id": ["a", "b", "c"],
+            "label": [0, 0, 1],
+            "campaign": [None, None, "x"],
+            "archetype": ["agent_platform", "hobbyist", "x"],
+        }
+    )
+    members = pl.DataFrame(
+        {"account_id": ["a", "b", "c"], "cluster": [None] * 3, "cluster_size": [1] * 3}
+    )
+    ex = Example("w", 7, features, pl.DataFrame(schema=EDGE_SCHEMA), members, pl.DataFrame())
+    (out,) = drop_archetype([ex], "agent_platform")
+    assert out.features["account_id"].to_list() == ["b", "c"]
+
+
+def test_blend_is_the_mean_of_its_parts_and_needs_them():
+    class Fixed(Detector):
+        def score(self, window):
+            return np.full(3, self.threshold)
+
+    blend = Blend("blend")
+    with pytest.raises(ValueError, match="torch and hgb"):
+        blend.fit([], [], None)
+    blend.parts = (Fixed("a", threshold=0.2), Fixed("b", threshold=0.6))
+    assert np.allclose(blend.score(None), 0.4)
+
+
+def test_lolo_table_sums_the_left_out_archetype_over_windows():
+    def result(split, det, n, fpr, held):
+        summary = {"archetype_accounts": n, "archetype_fpr": fpr, "archetype_held": held}
+        return Result("lolo_legit", split, det, "w", 7, pl.DataFrame(), summary)
+
+    table = lolo_table(
+        [
+            result("without agent_platform", "torch", 100, 0.02, 3),
+            result("without agent_platform", "torch", 300, 0.0, 1),
+            result("without eval_harness", "torch", 50, 0.0, 0),
+        ]
+    )
+    rows = {r["left_out"]: r for r in table.iter_rows(named=True)}
+    assert rows["agent_platform"]["accounts"] == 400 and rows["agent_platform"]["flagged"] == 2
+    assert rows["agent_platform"]["held"] == 4 and rows["agent_platform"]["fpr"] == 0.005
+    assert rows["eval_harness"]["fpr"] == 0.0

@@ -123,3 +123,43 @@ def test_structure_adds_degree_per_link_type_and_cluster_size():
     assert out["deg_payment"].to_list() == [2.0, 2.0, 0.0]
     assert out["deg_template"].to_list() == [0.0, 0.0, 0.0]
     assert out["cluster_size"].to_list() == [2.0, 2.0, 1.0]
+
+
+def test_unfamiliar_names_inputs_beyond_the_training_range_and_new_categories():
+    frame = pl.DataFrame(
+        {
+            "account_id": ["a", "b", "c", "d"],
+            "n_requests": [10.0, 100.0, 1000.0, 5000.0],
+            "mean_tools": [0.0, 1.0, 2.0, 3.0],
+            "signup_channel": ["self_serve", "education", "self_serve", None],
+        }
+    )
+    prep = Preprocessor.fit(frame, np.ones(4, bool))
+    assert Preprocessor.from_dict(prep.to_dict()).high == prep.high
+    new = pl.DataFrame(
+        {
+            "account_id": ["inside", "edge", "far", "new_path", "missing"],
+            "n_requests": [500.0, 5200.0, 5e8, 50.0, None],
+            "mean_tools": [1.5, 3.0, 90.0, 1.0, None],
+            "signup_channel": ["education", "self_serve", "self_serve", "brand_new", None],
+        }
+    )
+    why = prep.unfamiliar(new)
+    assert why[0] == [] and why[1] == [] and why[4] == []  # in range, just past it, missing
+    assert len(why[2]) == 2 and all("above every training account" in w for w in why[2])
+    assert why[2][0].startswith("mean_tools = 90")  # the farthest first
+    assert why[3] == ["signup_channel = 'brand_new', never seen in training"]
+    assert prep.unfamiliar(new, limit=1)[2] == why[2][:1]
+
+
+def test_structure_adds_population_percentiles_within_the_window():
+    frame = pl.DataFrame({"account_id": ["a", "b", "c", "d"], "n_requests": [1.0, 5.0, 5.0, None]})
+    edges = pl.DataFrame(schema=EDGE_SCHEMA)
+    members = pl.DataFrame(
+        schema={"account_id": pl.String, "cluster": pl.String, "cluster_size": pl.Int64}
+    )
+    out = structure(frame, edges, members).sort("account_id")
+    assert out["pct_n_requests"].to_list() == pytest.approx([1 / 6, 2 / 3, 2 / 3, 0.5])
+    assert out["pct_mean_tools"].to_list() == [0.5] * 4  # absent feature: the middle
+    doubled = structure(frame.with_columns(pl.col("n_requests") * 100), edges, members)
+    assert doubled.sort("account_id")["pct_n_requests"].equals(out["pct_n_requests"])

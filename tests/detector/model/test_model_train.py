@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -156,3 +158,45 @@ def test_reasons_beyond_the_limit_fall_back_to_the_campaign(fitted, toy):
     rest = flagged.filter(pl.col("reasons").list.first().str.starts_with("not explained"))
     in_campaign = rest.filter(pl.col("campaign_id").is_not_null())
     assert in_campaign.height and (in_campaign["reasons"].list.len() >= 1).all()
+
+
+def _activity(frame: pl.DataFrame) -> pl.DataFrame:
+    return pl.DataFrame({"account_id": frame["account_id"]}).with_columns(
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("first_seen"),
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("last_seen"),
+        pl.lit(1, dtype=pl.Int64).alias("n_requests"),
+    )
+
+
+def test_unfamiliar_accounts_without_coordination_are_held_not_flagged(fitted, toy):
+    from detector.pipeline.scoring import score_window, traffic_warning
+
+    _, _, _, (frame, edges, members) = toy
+    loner, ringer = "legit3_0", "ring3_0_0"
+    odd = frame.drop("label").with_columns(
+        pl.when(pl.col("account_id").is_in([loner, ringer, "legit3_1"]))
+        .then(pl.lit(10**9))
+        .otherwise(pl.col("n_requests"))
+        .alias("n_requests")
+    )
+    eager = replace(fitted, threshold=0.0)  # the model flags everyone
+    empty = pl.DataFrame(
+        schema={"cluster": pl.String, "edge_type": pl.String, "n_edges": pl.Int64,
+                "weight": pl.Float64, "top_values": pl.List(pl.String)}
+    )  # fmt: skip
+    scored = score_window(eager, odd, edges, members, empty, _activity(frame), False)
+    rows = {r["account_id"]: r for r in scored.accounts.iter_rows(named=True)}
+    assert set(scored.accounts["status"]) == {"flagged", "review"}
+    assert (scored.accounts["flagged"] == (scored.accounts["status"] == "flagged")).all()
+    held = rows[loner]
+    assert held["status"] == "review" and not held["flagged"] and held["campaign_id"] is None
+    assert "n_requests = 1e+09, above every training account" in held["reasons"][0]
+    assert any("no coordination evidence" in r for r in held["reasons"])
+    assert rows[ringer]["status"] == "flagged" and rows[ringer]["campaign_id"]  # linked: flags
+    assert rows["legit3_2"]["status"] == "flagged"  # familiar: flagged as before
+    assert (scored.accounts["status"] == "review").sum() == 2
+    warning = traffic_warning(eager, scored.accounts)
+    assert "flagged in validation" in warning and "distillguard train" in warning
+    calm = score_window(fitted, frame.drop("label"), edges, members, empty, _activity(frame), False)
+    assert set(calm.accounts["status"]) <= {"flagged", "clear"}
+    assert traffic_warning(fitted, calm.accounts) is None
