@@ -50,7 +50,9 @@ def train_pools(
         val_graphs = [
             make_graph(f, ex.edges, prep) for f, ex in zip(val_frames, val_ex, strict=True)
         ]
-        epochs = progress.add_task("train (epochs, early stopping)", total=config.max_epochs)
+        epochs = progress.add_task(
+            "train (epochs, early stopping)", total=config.optimiser.max_epochs
+        )
         started = time.perf_counter()
         fitted = fit(
             graphs,

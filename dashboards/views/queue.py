@@ -12,6 +12,14 @@ def _select_page(ids: list[str]) -> None:
     st.session_state["q_chosen"] = list(ids) if st.session_state["q_all"] else []
 
 
+SCORE = st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.3f")
+
+
+def _opens(page: str):
+    """A link column to `page?id=...`, showing the id."""
+    return st.column_config.LinkColumn(page, display_text=rf"{page}\?id=(.*)", width="medium")
+
+
 def _held(day) -> None:
     """Accounts held for review: flagged by the model but unlike anything it was trained on,
     and linked to no campaign. Never alerted; an analyst decides."""
@@ -32,14 +40,7 @@ def _held(day) -> None:
     )
     ui.table(
         shown,
-        column_config={
-            "open": st.column_config.LinkColumn(
-                "account", display_text=r"account\?id=(.*)", width="medium"
-            ),
-            "score": st.column_config.ProgressColumn(
-                "score", min_value=0.0, max_value=1.0, format="%.3f"
-            ),
-        },
+        column_config={"open": _opens("account"), "score": SCORE},
     )
     ui.pager("h_page", total, queries.PAGE)
 
@@ -80,12 +81,8 @@ shown = rows.with_columns(
 ui.table(
     shown,
     column_config={
-        "open": st.column_config.LinkColumn(
-            "campaign", display_text=r"campaign\?id=(.*)", width="medium"
-        ),
-        "score": st.column_config.ProgressColumn(
-            "score", min_value=0.0, max_value=1.0, format="%.3f"
-        ),
+        "open": _opens("campaign"),
+        "score": SCORE,
         "growth": st.column_config.NumberColumn(
             "growth", help="accounts added since the night before"
         ),

@@ -5,9 +5,10 @@ cluster size) and its standing in the scored population (percentiles of `POPULAT
 within the window) as columns every model can use, baselines included. `Preprocessor` turns the
 feature table into a standardised matrix: heavy-tailed columns go through log1p, every column is
 centred on the legitimate median and scaled by the legitimate inter-quartile range (robust to a
-few huge accounts), clipped, and categoricals are one-hot with an `other` slot for values never
-seen in training. `Graph` holds one window's matrix, per-type normalised adjacency and cluster
-index, ready to move to a torch device.
+few huge accounts; percentiles, bounded, are only centred on 0.5 and scaled by 4), clipped, and
+categoricals are one-hot with an `other` slot for values never seen in training. `Graph` holds
+one window's matrix, per-type normalised adjacency and cluster index, ready to move to a torch
+device.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ class Preprocessor:
         q1, med, q3 = np.quantile(values, [0.25, 0.5, 0.75], axis=0)
         spread = np.where(q3 - q1 > 1e-9, q3 - q1, values.std(axis=0))
         scale = np.where(spread > 1e-9, spread, 1.0)
+        share = np.array([c.startswith("pct_") for c in numeric], dtype=bool)
+        med, scale = np.where(share, 0.5, med), np.where(share, 0.25, scale)  # bounded: as is
         categories = {
             c: sorted(frame[c].drop_nulls().unique().to_list()) for c in CATEGORICAL if c in frame
         }

@@ -47,6 +47,9 @@ def _check_contract(out, requests):
     assert scores.schema["campaign_id"] == pl.String
     assert scores.schema["reasons"] == pl.List(pl.String)
     assert scores["score"].is_between(0, 1).all()
+    assert set(scores["status"]) <= {"flagged", "review", "clear"}
+    assert (scores["flagged"] == (scores["status"] == "flagged")).all()
+    assert scores.filter(pl.col("status") == "review")["campaign_id"].is_null().all()
     assert sorted(scores["account_id"]) == sorted(requests["account_id"].unique())
     for col in (
         "campaign_id",
@@ -79,6 +82,7 @@ def test_shipped_model_scores_an_unseen_world(unseen, tmp_path):
         ]
     )
     assert "shipped default" in result.stdout and "flagged" in result.stdout
+    assert "held for review" in result.stdout
     requests = pl.read_parquet(unseen / "requests.parquet")
     scores, campaigns = _check_contract(out, requests)
     labelled = scores.join(pl.read_parquet(unseen / "labels.parquet"), on="account_id")
@@ -194,3 +198,17 @@ def test_saved_model_scores_like_the_trained_one(tmp_path):
     assert again.threshold == fitted.threshold
     for a, b in zip(fitted.net.state_dict().values(), again.net.state_dict().values(), strict=True):
         assert (a == b).all()
+
+
+def test_score_warns_when_it_flags_far_more_than_in_validation(unseen, tmp_path):
+    eager = tmp_path / "eager"
+    shutil.copytree(artifact.DEFAULT, eager)
+    meta = json.loads((eager / "model.json").read_text())
+    meta["threshold"] = 0.0  # flags every account: far above the validation share
+    (eager / "model.json").write_text(json.dumps(meta))
+    args = ["--requests", unseen / "requests.parquet", "--out", tmp_path / "out"]
+    warned = _score([*args, "--model", eager])
+    assert "warning:" in warned.output and "flagged in validation" in warned.output
+    assert "distillguard train" in warned.output
+    calm = _score([*args, "--accounts", unseen / "accounts.parquet"])
+    assert "flagged in validation" not in calm.output
