@@ -7,13 +7,16 @@ results for that date, never a mix. Analysts' tables (`verdicts`, `allowlist`, `
 `audit_log`) are never touched by the job; `detector.decisions` is their only writer.
 
 Campaign identity: a new night's campaign takes the id of the most recent earlier campaign
-with which it shares at least half of the smaller one's members (best overlap first), so a
-campaign that grows keeps its id; otherwise it gets a fresh id.
+with which it shares at least half of the smaller one's members (best overlap first, each
+earlier id to one campaign at most), so a campaign that grows keeps its id; otherwise it gets a
+fresh id, never one an earlier campaign had (when a campaign splits, the half that did not
+inherit the id gets a new one).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import time
 from contextlib import contextmanager
@@ -214,6 +217,12 @@ def match_ids(current: pl.DataFrame, previous: pl.DataFrame) -> dict[str, str]:
         if new not in mapping and old not in taken:
             mapping[new] = old
             taken.add(old)
+    # a campaign that did not inherit an id keeps its own unless that id is an earlier
+    # campaign's (a split: both halves share the smallest member); then it gets a fresh one
+    earlier = set(previous["campaign_id"].unique().to_list())
+    for new in sorted(set(current["campaign_id"].unique().to_list()) - set(mapping)):
+        if new in earlier:
+            mapping[new] = "cmp_" + hashlib.sha256(f"split:{new}".encode()).hexdigest()[:12]
     return mapping
 
 

@@ -89,8 +89,12 @@ def world_clusters():
 def test_each_campaign_falls_mostly_in_one_cluster(world_clusters):
     world, clusters = world_clusters
     cohesion = campaign_cohesion(clusters.members, world.labels)
-    assert cohesion.height == 3
-    assert (cohesion["share_in_largest"] >= 0.8).all(), cohesion
+    assert cohesion.height == 5
+    # the campaigns that share infrastructure; the quiet ones share little but timing by design
+    linked = cohesion.filter(
+        pl.col("campaign").is_in(["reasoning_grading", "agentic_capability", "hydra_proxy"])
+    )
+    assert linked.height == 3 and (linked["share_in_largest"] >= 0.8).all(), cohesion
 
 
 def test_hard_negative_groups_stay_out_of_campaign_clusters(world_clusters):
