@@ -76,12 +76,12 @@ class Result:
 def _result(
     protocol, split, det: Detector, ex: Example, w: Window, focus=None, focus_legit=None
 ) -> Result:
-    scores = det.score(w)
-    flagged = scores > det.threshold
-    held = np.zeros(len(scores), bool)
     if det.fitted is not None:  # the model as `score` runs it: unfamiliar loners are held
-        status = _statuses(det, ex, w)
+        scores, status = _scored(det, ex, w)
         flagged, held = status == "flagged", status == "review"
+    else:
+        scores = det.score(w)
+        flagged, held = scores > det.threshold, np.zeros(len(scores), bool)
     frame = w.frame.select("account_id", "label", "campaign", "archetype").with_columns(
         pl.Series("score", scores), pl.Series("flagged", flagged), pl.Series("held", held)
     )
@@ -99,8 +99,9 @@ def _result(
     return Result(protocol, split, det.name, ex.world, ex.window_days, frame, summary)
 
 
-def _statuses(det: Detector, ex: Example, w: Window) -> np.ndarray:
-    """`score_window`'s status per row of `w.frame`, from the detector's fitted model."""
+def _scored(det: Detector, ex: Example, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """`score_window`'s score and status per row of `w.frame`, from the detector's model (one
+    forward pass: the same scores `det.score` gives)."""
     from detector.pipeline.scoring import ACTIVITY, score_window
 
     fitted = replace(det.fitted, threshold=det.threshold)
@@ -108,12 +109,12 @@ def _statuses(det: Detector, ex: Example, w: Window) -> np.ndarray:
         fitted, ex.features, ex.edges, ex.members, ex.evidence, pl.DataFrame(schema=ACTIVITY), False
     )
     order = w.frame.select("account_id").join(
-        scored.accounts.select("account_id", "status"),
+        scored.accounts.select("account_id", "score", "status"),
         on="account_id",
         how="left",
         maintain_order="left",
     )
-    return order["status"].fill_null("clear").to_numpy()
+    return order["score"].to_numpy(), order["status"].to_numpy()
 
 
 def _windows(examples: list[Example], prep=None):
