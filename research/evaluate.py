@@ -117,7 +117,7 @@ def _scored(det: Detector, ex: Example, w: Window) -> tuple[np.ndarray, np.ndarr
     return order["score"].to_numpy(), order["status"].to_numpy()
 
 
-def _windows(examples: list[Example], prep=None):
+def windows_of(examples: list[Example], prep=None):
     frames = extended(examples)
     prep = prep or fit_preprocessor(frames)
     return prep, windows(frames, [ex.edges for ex in examples], prep)
@@ -137,9 +137,9 @@ def run_protocol(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Result], dict[str, Detector]]:
     """Fit every detector on `train`/`val`, score every `test` window."""
-    prep, tw = _windows(train)
-    _, vw = _windows(val, prep)
-    _, sw = _windows(test, prep)
+    prep, tw = windows_of(train)
+    _, vw = windows_of(val, prep)
+    _, sw = windows_of(test, prep)
     results, fitted = [], {}
     for det in detectors(budget, config):
         if only and det.name not in only:

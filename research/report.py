@@ -1,6 +1,7 @@
 """Run every evaluation protocol and write the figures behind BENCHMARKS.md.
 
-    python -m research.report [--cache data/cache] [--out docs/evaluation] [--quick]
+    python -m research.report [--cache data/cache] [--out docs/evaluation]
+                              [--checkpoint DIR] [--only UNIT ...] [--quick]
 
 Protocols: held-out seeds (every baseline), leave one campaign type out, leave one evasion
 tactic out, leave one legitimate archetype out (its false-positive rate), and train on one
@@ -11,12 +12,21 @@ OUT/per_campaign.csv, OUT/false_positives.csv, OUT/lolo_legit.csv, OUT/first_fla
 OUT/REPORT.md (the same as markdown tables) and the plots OUT/pr_heldout.png and
 OUT/scores_heldout.png. `--quick` runs the held-out protocol on small worlds only (minutes, for a
 smoke run).
+
+Each protocol split is one unit (one training of the candidate detectors, minutes on two cores;
+the whole report is about an hour and a half). With `--checkpoint DIR` every finished unit is
+written there and a rerun reads it back instead of training again, so a stopped report resumes
+where it stopped; `--only` runs the units whose names start with the given prefixes (and writes
+a report of those alone).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +37,7 @@ from detector import simulate as sim
 from detector.pipeline.scoring import ACTIVITY, score_window
 from detector.simulate.archetypes import LEGIT
 from research import evaluate, experiments
-from research.baselines import Torch
+from research.baselines import Torch, detectors
 from research.worlds import DAY, WorldSpec, build_all, featurise
 
 console = Console(stderr=True)
@@ -43,82 +53,136 @@ def heldout(cache, train, val, test, config=None):
     )
 
 
-def loto_campaigns(cache, train, val, test, config=None):
+def loto_campaign(cache, train, val, test, campaign, config=None):
+    """Leave one campaign type out of training and validation; recall on it alone."""
     tr, va, te = (build_all(s, cache) for s in (train, val, test))
-    results = []
-    for campaign in sim.CAMPAIGNS:
-        res, _ = evaluate.run_protocol(
-            "loto_campaign",
-            f"without {campaign}",
-            evaluate.drop_campaign(tr, campaign),
-            evaluate.drop_campaign(va, campaign),
-            [ex for ex in te if (ex.features["campaign"] == campaign).any()],
-            focus=campaign,
-            only=LOLO_DETECTORS,
-            config=config,
-            progress=console.log,
-        )
-        results.extend(res)
-    return results
+    res, _ = evaluate.run_protocol(
+        "loto_campaign",
+        f"without {campaign}",
+        evaluate.drop_campaign(tr, campaign),
+        evaluate.drop_campaign(va, campaign),
+        [ex for ex in te if (ex.features["campaign"] == campaign).any()],
+        focus=campaign,
+        only=LOLO_DETECTORS,
+        config=config,
+        progress=console.log,
+    )
+    return res
 
 
-def loto_tactics(cache, train, val, tests, config=None):
-    results = []
-    for tactic, test in tests.items():
-        res, _ = evaluate.run_protocol(
-            "loto_tactic",
-            f"without {tactic}",
-            build_all(experiments.without_tactic(train, tactic), cache),
-            build_all(experiments.without_tactic(val, tactic), cache),
-            build_all([test], cache),
-            only=LOLO_DETECTORS,
-            config=config,
-            progress=console.log,
-        )
-        results.extend(res)
-    return results
+def loto_tactic(cache, train, val, test, tactic, config=None):
+    """Leave one evasion tactic out: every scenario that switches it on leaves training."""
+    res, _ = evaluate.run_protocol(
+        "loto_tactic",
+        f"without {tactic}",
+        build_all(experiments.without_tactic(train, tactic), cache),
+        build_all(experiments.without_tactic(val, tactic), cache),
+        build_all([test], cache),
+        only=LOLO_DETECTORS,
+        config=config,
+        progress=console.log,
+    )
+    return res
 
 
-def lolo_legit(cache, train, val, test, config=None, archetypes=None):
+def lolo_legit(cache, train, val, test, archetype, config=None):
     """Leave one legitimate archetype out: its accounts are removed from every training and
     validation window; its false-positive rate is measured in the held-out test worlds."""
     tr, va, te = (build_all(s, cache) for s in (train, val, test))
-    results = []
-    for archetype in archetypes or [a.name for a in LEGIT]:
-        res, _ = evaluate.run_protocol(
-            "lolo_legit",
-            f"without {archetype}",
-            evaluate.drop_archetype(tr, archetype),
-            evaluate.drop_archetype(va, archetype),
-            te,
-            focus_legit=archetype,
-            only=LOLO_DETECTORS,
-            config=config,
-            progress=console.log,
-        )
-        results.extend(res)
-    return results
+    res, _ = evaluate.run_protocol(
+        "lolo_legit",
+        f"without {archetype}",
+        evaluate.drop_archetype(tr, archetype),
+        evaluate.drop_archetype(va, archetype),
+        te,
+        focus_legit=archetype,
+        only=LOLO_DETECTORS,
+        config=config,
+        progress=console.log,
+    )
+    return res
 
 
-def cross_family(cache, train, val, test, config=None):
-    """Train and calibrate on one scenario family, test on the other (both directions)."""
-    results = []
-    for name, source, target in (
-        ("plain -> evading", experiments.PLAIN, experiments.EVADING),
-        ("evading -> plain", experiments.EVADING, experiments.PLAIN),
+def cross_family(cache, train, val, test, source, target, name, config=None):
+    """Train and calibrate on one scenario family, test on the other."""
+    res, _ = evaluate.run_protocol(
+        "cross_family",
+        name,
+        build_all(experiments.family(train, source), cache),
+        build_all(experiments.family(val, source), cache),
+        build_all(experiments.family(test, target), cache),
+        only=LOLO_DETECTORS,
+        config=config,
+        progress=console.log,
+    )
+    return res
+
+
+def units(cache, train, val, test, tactic_tests, quick=False) -> list[tuple[str, Callable]]:
+    """Every protocol split as (name, run): one unit is one training of the candidates, so a
+    stopped report resumes from the units it has already written (`--checkpoint`)."""
+    out: list[tuple[str, Callable]] = [("heldout", lambda: heldout(cache, train, val, test)[0])]
+    if quick:
+        return out
+    out += [
+        (f"loto_campaign-{c}", partial(loto_campaign, cache, train, val, test, c))
+        for c in sim.CAMPAIGNS
+    ]
+    out += [
+        (f"loto_tactic-{t}", partial(loto_tactic, cache, train, val, spec, t))
+        for t, spec in tactic_tests.items()
+    ]
+    out += [
+        (f"lolo_legit-{a.name}", partial(lolo_legit, cache, train, val, test, a.name))
+        for a in LEGIT
+    ]
+    for key, name, source, target in (
+        ("plain-evading", "plain -> evading", experiments.PLAIN, experiments.EVADING),
+        ("evading-plain", "evading -> plain", experiments.EVADING, experiments.PLAIN),
     ):
-        res, _ = evaluate.run_protocol(
-            "cross_family",
-            name,
-            build_all(experiments.family(train, source), cache),
-            build_all(experiments.family(val, source), cache),
-            build_all(experiments.family(test, target), cache),
-            only=LOLO_DETECTORS,
-            config=config,
-            progress=console.log,
+        out.append(
+            (
+                f"cross_family-{key}",
+                partial(cross_family, cache, train, val, test, source, target, name),
+            )
         )
-        results.extend(res)
+    return out
+
+
+def run_units(todo: list[tuple[str, Callable]], checkpoint: Path | None) -> list[evaluate.Result]:
+    """Run each unit, or read it back from `checkpoint` where an earlier run wrote it."""
+    results = []
+    for name, run in todo:
+        folder = None if checkpoint is None else checkpoint / name
+        if folder is not None and (folder / "results.json").is_file():
+            console.log(f"{name}: read from {folder}")
+            results += _read_unit(folder)
+            continue
+        console.rule(name)
+        done = run()
+        if folder is not None:
+            _write_unit(done, folder)
+        results += done
     return results
+
+
+def _write_unit(results: list[evaluate.Result], folder: Path) -> None:
+    """Frames as Parquet, the rest as JSON; results.json last, so a unit is whole or absent."""
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = []
+    for i, r in enumerate(results):
+        r.frame.write_parquet(folder / f"frame-{i}.parquet")
+        meta.append({k: v for k, v in vars(r).items() if k != "frame"})
+    (folder / "results.json.part").write_text(json.dumps(meta, default=float))
+    (folder / "results.json.part").replace(folder / "results.json")
+
+
+def _read_unit(folder: Path) -> list[evaluate.Result]:
+    meta = json.loads((folder / "results.json").read_text())
+    return [
+        evaluate.Result(**m, frame=pl.read_parquet(folder / f"frame-{i}.parquet"))
+        for i, m in enumerate(meta)
+    ]
 
 
 def first_flagged(model: Torch, spec: WorldSpec, window_days: int = 7) -> pl.DataFrame:
@@ -146,6 +210,23 @@ def first_flagged(model: Torch, spec: WorldSpec, window_days: int = 7) -> pl.Dat
     )
     release = spec.config().release_day
     return firsts.with_columns(pl.lit(release).alias("new_model_release_day")).sort("campaign")
+
+
+def first_flagged_unit(cache, train, val, spec: WorldSpec, checkpoint: Path | None):
+    """`first_flagged` for a torch model trained on the held-out protocol's pools (read back
+    from `checkpoint` when an earlier run wrote it)."""
+    saved = None if checkpoint is None else checkpoint / "first_flagged.parquet"
+    if saved is not None and saved.is_file():
+        return pl.read_parquet(saved)
+    console.rule("first_flagged")
+    prep, tw = evaluate.windows_of(build_all(train, cache))
+    _, vw = evaluate.windows_of(build_all(val, cache), prep)
+    model = detectors()[0].fit(tw, vw, prep)
+    firsts = first_flagged(model, replace(spec, accounts=800))
+    if saved is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        firsts.write_parquet(saved)
+    return firsts
 
 
 def write(results: list[evaluate.Result], firsts: pl.DataFrame | None, out: Path) -> None:
@@ -219,19 +300,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("data/cache"))
     parser.add_argument("--out", type=Path, default=Path("docs/evaluation"))
+    parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="*", default=None, help="unit names (prefixes) to run")
     args = parser.parse_args()
     train, val, test = experiments.TRAIN, experiments.VALIDATION, experiments.TEST
     if args.quick:
         train, val, test = (experiments.small(s) for s in (train, val, test))
-    results, fitted = heldout(args.cache, train, val, test)
+    todo = units(args.cache, train, val, test, experiments.TACTIC_TESTS, args.quick)
+    if args.only is not None:
+        todo = [(n, run) for n, run in todo if any(n.startswith(p) for p in args.only)]
+    results = run_units(todo, args.checkpoint)
     firsts = None
-    if not args.quick:
-        results += loto_campaigns(args.cache, train, val, test)
-        results += loto_tactics(args.cache, train, val, experiments.TACTIC_TESTS)
-        results += lolo_legit(args.cache, train, val, test)
-        results += cross_family(args.cache, train, val, test)
-        firsts = first_flagged(fitted["torch"], replace(experiments.TEST[0], accounts=800))
+    if not args.quick and args.only is None:
+        firsts = first_flagged_unit(args.cache, train, val, test[0], args.checkpoint)
     write(results, firsts, args.out)
     console.print(f"wrote {args.out}/REPORT.md")
 

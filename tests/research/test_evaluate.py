@@ -10,7 +10,7 @@ import pytest
 
 from research.baselines import RULES, Blend, Detector, Rules, rule_points
 from research.evaluate import Result, drop_archetype, drop_campaign, metrics, recall_at_fpr
-from research.report import lolo_table
+from research.report import lolo_table, run_units
 from research.worlds import Example
 from tests.detector.model.conftest import EDGE_SCHEMA
 
@@ -138,3 +138,27 @@ def test_lolo_table_sums_the_left_out_archetype_over_windows():
     assert rows["agent_platform"]["accounts"] == 400 and rows["agent_platform"]["flagged"] == 2
     assert rows["agent_platform"]["held"] == 4 and rows["agent_platform"]["fpr"] == 0.005
     assert rows["eval_harness"]["fpr"] == 0.0
+
+
+def test_a_report_resumes_from_its_checkpoint_without_running_finished_units(tmp_path):
+    frame = pl.DataFrame(
+        {"account_id": ["a", "b"], "label": [0, 1], "score": [0.1, 0.9], "flagged": [False, True]}
+    )
+    calls: list[str] = []
+
+    def unit(name):
+        def run():
+            calls.append(name)
+            return [Result("p", name, "torch", "w", 7, frame, {"average_precision": 1.0})]
+
+        return run
+
+    first = run_units([("one", unit("one")), ("two", unit("two"))], tmp_path)
+    assert calls == ["one", "two"]
+    # a stop between units leaves whole units only; the rerun trains just what is missing
+    (tmp_path / "two" / "results.json").unlink()
+    again = run_units([("one", unit("one")), ("two", unit("two"))], tmp_path)
+    assert calls == ["one", "two", "two"]
+    assert [r.split for r in again] == [r.split for r in first]
+    assert again[0].summary == {"average_precision": 1.0}
+    assert again[0].frame.equals(frame)
