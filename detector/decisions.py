@@ -162,6 +162,33 @@ def assign(path: Path, actor: str, campaign_ids: list[str], analyst: str | None)
     return _write(path, work)
 
 
+def set_rule_mode(path: Path, actor: str, rule_id: str, mode: str, reason: str) -> int:
+    """Set a rule's mode (enforce, shadow or off) for the nightly job; returns 1. The job reads
+    the latest mode per rule; rules nobody changed keep their file's default."""
+    from detector import rules
+
+    actor = _check_text("analyst", actor)
+    rule_id = _check_text("rule id", rule_id)
+    if not rules.ID.match(rule_id):
+        raise ValueError(f"{rule_id!r} is not a rule id (lower_snake_case)")
+    if mode not in rules.MODES:
+        raise ValueError(f"mode must be one of {rules.MODES}, got {mode!r}")
+    reason = _check_text("reason", reason)
+
+    def work(con, at) -> int:
+        old = _current(con, warehouse.CURRENT_RULE_MODES, "rule_id", [rule_id]).get(rule_id)
+        con.execute(
+            "INSERT INTO rule_modes VALUES (?, ?, ?, ?, ?)", [rule_id, mode, reason, actor, at]
+        )
+        before = {"mode": old["mode"]} if old else None
+        _audit(
+            con, at, actor, "rule_mode", "rule", rule_id, before, {"mode": mode, "reason": reason}
+        )
+        return 1
+
+    return _write(path, work)
+
+
 CURRENT_ASSIGNMENTS = (
     "SELECT * FROM assignments QUALIFY row_number() OVER "
     "(PARTITION BY campaign_id ORDER BY assigned_at DESC) = 1"

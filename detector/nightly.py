@@ -6,9 +6,12 @@ sent after the commit. Event ids derive from what the event is about, so a rerun
 new and a receiver never sees a rerun as news.
 
 What is alerted: a campaign id seen for the first time (`campaign.detected`); a known campaign
-that grew by at least 20% since its previous night (`campaign.updated`; if an analyst dismissed
-it, only growth of 50% or more); an account newly flagged that is not on the allow-list
-(`account.flagged`).
+for which an enforced rule on the `campaign_history` table fires (`campaign.updated`; the shipped
+`campaign_growth`: at least 20% more members than its previous night, and
+`dismissed_campaign_growth`: 50% for one an analyst dismissed); an account newly flagged that is
+not on the allow-list (`account.flagged`). Every rule hit of the night (enforced or shadow) is
+written to `rule_hits` with the rule's id, version and mode; rule modes are the analysts'
+(`rule_modes`) over the rule files' defaults.
 """
 
 from __future__ import annotations
@@ -21,15 +24,12 @@ from pathlib import Path
 
 import polars as pl
 
-from detector import warehouse
+from detector import rules, warehouse
 from detector.alerts import webhooks
 from detector.model import artifact
 from detector.pipeline import casefile, featurise, scoring
 from features import failpoints, pipeline
 from features.version import FEATURE_SET
-
-GROWTH = 0.2
-DISMISSED_GROWTH = 0.5
 
 
 class NoData(RuntimeError):
@@ -65,12 +65,14 @@ def run_date(
     endpoints: list[webhooks.Endpoint] | None = None,
     progress=None,
     spark=None,
+    rules_dir: Path | None = None,
 ) -> Outcome:
     """Score one date into the warehouse. Raises NoData when the date has no requests.
 
     With a SparkSession `spark`, features and link candidates are computed by Spark from
     `store` (a folder or any Hadoop-compatible URI); the case file's raw-request parts (daily
     and hourly counts, sample prompts) are read from the store only when it is a local folder.
+    `rules_dir`: a folder of the provider's own rule files, beside the shipped rules.
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC)
@@ -82,6 +84,7 @@ def run_date(
     endpoints = endpoints or []
     try:
         fitted, _ = artifact.load(model)
+        ruleset = rules.load(rules_dir, warehouse.rule_modes(warehouse_path))
         window = pipeline.Window(day, window_days)
         if spark is None:
             data = featurise.featurise(folder, window, progress)
@@ -89,7 +92,7 @@ def run_date(
             data = featurise.featurise_spark(spark, str(store), window)
         if data is None:
             raise NoData(f"{store}: no requests between {window.dates[0]} and {day}")
-        scored = scoring.score_data(fitted, data)
+        scored = scoring.score_data(fitted, data, ruleset=ruleset)
         case = _case_file(folder, window, data, scored)
         failpoints.hit("nightly.scored")
     except NoData:
@@ -106,8 +109,9 @@ def run_date(
             campaigns = campaigns.join(
                 case.pop("tactics").with_columns(rename), on="campaign_id", how="left"
             )
-            events = _events(con, day, accounts, campaigns, previous)
+            events, growth_hits = _events(con, day, accounts, campaigns, previous, ruleset)
             frames = _frames(accounts, campaigns, members, data)
+            frames["rule_hits"] = pl.concat([_renamed(scored.rule_hits, rename), growth_hits])
             frames |= {
                 name: frame.with_columns(rename) if "campaign_id" in frame.columns else frame
                 for name, frame in case.items()
@@ -226,8 +230,27 @@ def _case_file(
     return case
 
 
-def _events(con, day: date, accounts, campaigns, previous) -> list[tuple[str, str, str]]:
-    """Alert events; `previous` is `warehouse.previous_members` before `day`."""
+def _renamed(hits: pl.DataFrame, rename: pl.Expr) -> pl.DataFrame:
+    """Campaign hits under the campaign ids the warehouse keeps across nights (`rename` is an
+    expression over `campaign_id`)."""
+    return (
+        hits.with_columns(pl.col("subject_id").alias("campaign_id"))
+        .with_columns(rename)
+        .with_columns(
+            pl.when(pl.col("subject_kind") == "campaign")
+            .then(pl.col("campaign_id"))
+            .otherwise(pl.col("subject_id"))
+            .alias("subject_id")
+        )
+        .drop("campaign_id")
+    )
+
+
+def _events(
+    con, day: date, accounts, campaigns, previous, ruleset: rules.RuleSet
+) -> tuple[list[tuple[str, str, str]], pl.DataFrame]:
+    """Alert events and the hits of the `campaign_history` rules; `previous` is
+    `warehouse.previous_members` before `day`."""
     at = datetime.combine(day, dtime(23, 59, 59), UTC)
     before = day.isoformat()
     known = dict(previous.group_by("campaign_id").len().iter_rows())
@@ -254,6 +277,17 @@ def _events(con, day: date, accounts, campaigns, previous) -> list[tuple[str, st
             [before],
         ).fetchall()
     }
+    history = campaigns.select(
+        "campaign_id",
+        pl.col("n_accounts").cast(pl.Int64),
+        pl.col("campaign_id")
+        .replace_strict(known, default=None, return_dtype=pl.Int64)
+        .alias("previous_n_accounts"),
+        pl.col("campaign_id").is_in(list(known)).alias("known"),
+        pl.col("campaign_id").is_in(sorted(dismissed)).alias("dismissed"),
+    )
+    growth_hits = ruleset.run("campaign_history", history)
+    updated = ruleset.enforced(growth_hits)
     events = []
     for row in campaigns.iter_rows(named=True):
         cid, n = row["campaign_id"], row["n_accounts"]
@@ -268,12 +302,10 @@ def _events(con, day: date, accounts, campaigns, previous) -> list[tuple[str, st
         if cid not in known:
             eid, body = webhooks.event("campaign.detected", data, cid, at)
             events.append((eid, "campaign.detected", body))
-        else:
-            needed = DISMISSED_GROWTH if cid in dismissed else GROWTH
-            if n >= known[cid] * (1 + needed):
-                data |= {"previous_n_accounts": known[cid]}
-                eid, body = webhooks.event("campaign.updated", data, f"{cid}:{before}", at)
-                events.append((eid, "campaign.updated", body))
+        elif cid in updated:
+            data |= {"previous_n_accounts": known[cid]}
+            eid, body = webhooks.event("campaign.updated", data, f"{cid}:{before}", at)
+            events.append((eid, "campaign.updated", body))
     for row in accounts.filter("flagged").iter_rows(named=True):
         account = row["account_id"]
         if account in allowed or account in flagged_before:
@@ -287,7 +319,7 @@ def _events(con, day: date, accounts, campaigns, previous) -> list[tuple[str, st
         }
         eid, body = webhooks.event("account.flagged", data, f"{account}:{before}", at)
         events.append((eid, "account.flagged", body))
-    return events
+    return events, growth_hits
 
 
 def _frames(accounts, campaigns, members, data) -> dict[str, pl.DataFrame]:

@@ -4,7 +4,7 @@ One file. Per-date tables (`account_scores`, `campaigns`, `campaign_members`, `e
 replaced whole for a date inside one transaction together with its `runs` row and its alert
 outbox rows, so a rerun replaces and a run killed at any point leaves either the old or the new
 results for that date, never a mix. Analysts' tables (`verdicts`, `allowlist`, `assignments`,
-`audit_log`) are never touched by the job; `detector.decisions` is their only writer.
+`rule_modes`, `audit_log`) are never touched by the job; `detector.decisions` is their only writer.
 
 Campaign identity: a new night's campaign takes the id of the most recent earlier campaign
 with which it shares at least half of the smaller one's members (best overlap first, each
@@ -74,6 +74,18 @@ CREATE TABLE IF NOT EXISTS allowlist (
 CREATE TABLE IF NOT EXISTS assignments (
     campaign_id VARCHAR, analyst VARCHAR, assigned_by VARCHAR, assigned_at TIMESTAMPTZ
 );
+CREATE TABLE IF NOT EXISTS rule_hits (
+    run_date DATE, rule_id VARCHAR, rule_version BIGINT, mode VARCHAR, subject_kind VARCHAR,
+    subject_id VARCHAR, evidence VARCHAR
+);
+CREATE TABLE IF NOT EXISTS rule_modes (
+    rule_id VARCHAR, mode VARCHAR, reason VARCHAR, analyst VARCHAR, changed_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS rule_backtest (
+    night DATE, rule_id VARCHAR, rule_version BIGINT, mode VARCHAR, hits BIGINT,
+    hits_campaign BIGINT, hits_legit BIGINT, precision DOUBLE, model_overlap DOUBLE,
+    backtested_at TIMESTAMPTZ
+);
 CREATE TABLE IF NOT EXISTS audit_log (
     logged_at TIMESTAMPTZ, actor VARCHAR, action VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
     before VARCHAR, after VARCHAR
@@ -107,6 +119,7 @@ PER_DATE = (
     "samples",
     "daily_requests",
     "hourly_requests",
+    "rule_hits",
 )
 CURRENT_VERDICTS = (
     "SELECT * FROM verdicts QUALIFY row_number() OVER "
@@ -118,7 +131,12 @@ CURRENT_ALLOWLIST = (
     "(PARTITION BY account_id ORDER BY added_at DESC) = 1"
 )
 """Allow-list rows are appended: an account's entry is its latest (removal = expiry now)."""
-DECISIONS = ("verdicts", "allowlist", "assignments", "audit_log")
+CURRENT_RULE_MODES = (
+    "SELECT * FROM rule_modes QUALIFY row_number() OVER "
+    "(PARTITION BY rule_id ORDER BY changed_at DESC) = 1"
+)
+"""A rule's mode as an analyst last set it (rules nobody changed keep their file's default)."""
+DECISIONS = ("verdicts", "allowlist", "assignments", "rule_modes", "audit_log")
 """The analysts' tables: written by the dashboard only, never by the nightly job."""
 MIN_OVERLAP = 0.5
 
@@ -179,6 +197,19 @@ def open_waiting(path: Path, read_only: bool, wait_s: float = 10.0) -> duckdb.Du
                 )
                 raise WarehouseBusy(f"{path}: busy after {wait_s:.0f} s: {holder}") from exc
             time.sleep(0.1)
+
+
+def rule_modes(path: Path) -> dict[str, str]:
+    """Rule id -> mode as analysts set them (empty when there is no warehouse yet)."""
+    if not path.exists():
+        return {}
+    con = open_waiting(path, read_only=True, wait_s=120)
+    try:
+        return dict(con.execute(f"SELECT rule_id, mode FROM ({CURRENT_RULE_MODES})").fetchall())
+    except duckdb.CatalogException:  # a warehouse written before rules existed
+        return {}
+    finally:
+        con.close()
 
 
 def previous_members(con: duckdb.DuckDBPyConnection, before: str) -> pl.DataFrame:

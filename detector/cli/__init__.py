@@ -3,7 +3,8 @@
 Exit codes: 0 ok, 1 failure, 2 usage or unreadable input, 99 no data for the requested date.
 One module per command group registers its commands on `app`, in the order `--help` lists
 them: `ingest` (ingest, simulate), `features` (features, link), `model` (score, train),
-`nightly` (nightly, alerts, labels), `dashboard` and `demo`. Logging is configured here and
+`nightly` (nightly, alerts, labels), `rules` (rules list/test/backtest/mode), `dashboard` and
+`demo`. Logging is configured here and
 nowhere else: warnings from the packages (fallbacks, clipped inputs, skipped label rows)
 reach stderr.
 """
@@ -106,9 +107,23 @@ SparkMasterOption = Annotated[
     str, typer.Option(help="Spark master with --engine spark (spark-submit's wins)")
 ]
 WarehouseOption = Annotated[Path, typer.Option(help="DuckDB warehouse file")]
+RulesOption = Annotated[
+    Path | None,
+    typer.Option("--rules", help="Folder of your own rule files (TOML), beside the shipped rules"),
+]
 ModelOption = Annotated[
     Path | None, typer.Option(help="Model directory from `train` (default: the shipped model)")
 ]
+
+
+def load_rules(folder: Path | None, modes: dict[str, str] | None = None):
+    """The shipped rules plus a folder of user rules, or exit 2 naming the file and field."""
+    from detector import rules
+
+    try:
+        return rules.load(folder, modes)
+    except rules.RuleError as exc:
+        raise fail(str(exc)) from exc
 
 
 def parse_window(date: str, window: str | int):
@@ -149,7 +164,7 @@ def spark_for(engine: str, master: str):
         raise fail(str(exc)) from exc
 
 
-for _group in ("ingest", "features", "model", "nightly", "dashboard", "demo"):
+for _group in ("ingest", "features", "model", "nightly", "rules", "dashboard", "demo"):
     importlib.import_module(f"detector.cli.{_group}")  # registers its commands, in help order
 
 

@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from detector.cli import ModelOption, app, console, fail, parse_window, progress_bar
+from detector.cli import (
+    ModelOption,
+    RulesOption,
+    app,
+    console,
+    fail,
+    load_rules,
+    parse_window,
+    progress_bar,
+)
 
 RequestsOption = Annotated[
     list[Path], typer.Option("--requests", help="Request logs: Parquet/JSONL file or folder")
@@ -68,6 +77,7 @@ def score(
         str | None, typer.Option(help="Last day to score (default: last in logs)")
     ] = None,
     window: Annotated[str | None, typer.Option(help="Window, e.g. 7d (default: all days)")] = None,
+    rules_dir: RulesOption = None,
 ) -> None:
     """Score every account in request logs; group flagged accounts into campaigns, with reasons."""
     from detector.model import artifact
@@ -79,6 +89,7 @@ def score(
         fitted, meta = artifact.load(model)
     except artifact.ModelError as exc:
         raise fail(str(exc)) from exc
+    ruleset = load_rules(rules_dir)
     with private_store("distillguard-score-") as store:
         counts = load_logs(requests, accounts, store)
         whole = featurise_mod.span(store)
@@ -89,23 +100,25 @@ def score(
         )
         data = featurise(store, win)
         with console.status(f"scoring {data.features.height:,} accounts"):
-            scored = scoring.score_data(fitted, data)
+            scored = scoring.score_data(fitted, data, ruleset=ruleset)
         out.mkdir(parents=True, exist_ok=True)
         scored.accounts.write_parquet(out / "account_scores.parquet")
         scored.campaigns.write_parquet(out / "campaigns.parquet")
+        scored.rule_hits.write_parquet(out / "rule_hits.parquet")
         rejected = export_quarantine(store, out / "quarantine.parquet")
     req = counts["requests"]
     n_flagged = int(scored.accounts["flagged"].sum())
     n_review = int((scored.accounts["status"] == "review").sum())
+    n_shadow = int((scored.rule_hits["mode"] == "shadow").sum())
     Console().print(
         f"Scored {scored.accounts.height:,} accounts from {req.stored:,} requests "
         f"({data.window.dates[0]}..{data.window.end}) with model {model or 'shipped default'} "
         f"(threshold {fitted.threshold:.3f}, {meta['config']['fpr_budget']:.2%} legitimate FPR "
         f"budget): {n_flagged:,} flagged, {n_review:,} held for review, "
-        f"{scored.campaigns.height:,} campaign(s). "
+        f"{scored.campaigns.height:,} campaign(s), {n_shadow:,} shadow rule hit(s). "
         f"{req.duplicates:,} duplicate and {rejected:,} rejected row(s) skipped"
         + (f" (reasons in {out / 'quarantine.parquet'})" if rejected else "")
-        + f". Wrote {out}/account_scores.parquet and campaigns.parquet."
+        + f". Wrote {out}/account_scores.parquet, campaigns.parquet and rule_hits.parquet."
     )
     warning = scoring.traffic_warning(fitted, scored.accounts)
     if warning:

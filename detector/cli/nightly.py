@@ -14,12 +14,14 @@ from detector.cli import (
     DateOption,
     EngineOption,
     ModelOption,
+    RulesOption,
     SparkMasterOption,
     StoreUriOption,
     WarehouseOption,
     app,
     console,
     fail,
+    load_rules,
     require_store,
     spark_for,
 )
@@ -75,6 +77,7 @@ def nightly(
     ] = None,
     engine: EngineOption = "duckdb",
     spark_master: SparkMasterOption = "local[*]",
+    rules_dir: RulesOption = None,
 ) -> None:
     """Score a date (or a range) into the warehouse and send its alerts. Exit 99: no data."""
     from detector import nightly as job
@@ -89,6 +92,7 @@ def nightly(
         artifact.load(model)
     except (ValueError, artifact.ModelError) as exc:
         raise fail(str(exc)) from exc
+    load_rules(rules_dir)  # a bad rule file stops the job before it scores anything
     if last < first or window_days < 1:
         raise fail("--until must not be before --date, and --window-days must be at least 1")
     folder = job.local_store(store)
@@ -110,6 +114,7 @@ def nightly(
                     model,
                     endpoints,
                     spark=spark,
+                    rules_dir=rules_dir,
                 )
         except job.NoData as exc:
             console.print(f"[yellow]skip:[/yellow] {exc}")

@@ -1,7 +1,10 @@
 """Scores, flags, campaigns and reasons for one window, in the contract's shape.
 
-A cluster is reported as a campaign when at least two of its members are flagged, or one is
-and the campaign head scores the cluster above its own threshold. Every member of a reported
+The policy lives in rules (`detector.rules`): an enforced account rule that fires flags the
+account beside the model's flags; a cluster is reported as a campaign when an enforced rule on
+the `clusters` table fires (the shipped `campaign_report`: at least two members flagged, or one
+and the campaign head scores the cluster above its own threshold). Shadow rules' hits are
+returned in `Scored.rule_hits` with every other hit and change nothing. Every member of a reported
 campaign carries its `campaign_id`, flagged or not, so the analyst sees who else is in it.
 The id is derived from the campaign's members (the smallest account id); `nightly` maps it onto
 the ids of earlier nights so a growing campaign keeps its name.
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from detector import rules
 from detector.model import explain
 from detector.model.graph import make_graph, structure
 from detector.model.train import Fitted, predict
@@ -68,6 +72,7 @@ ACTIVITY = {
 class Scored:
     accounts: pl.DataFrame  # ACCOUNT_SCORES columns
     campaigns: pl.DataFrame  # CAMPAIGNS columns
+    rule_hits: pl.DataFrame  # rules.HITS columns: every rule that fired (enforced or shadow)
 
 
 def campaign_id(members: list[str]) -> str:
@@ -96,10 +101,16 @@ def score_window(
     activity: pl.DataFrame,
     explain_flagged: bool = True,
     explain_limit: int = EXPLAIN_LIMIT,
+    ruleset: rules.RuleSet | None = None,
 ) -> Scored:
-    """Score a window. `activity`: account_id, first_seen, last_seen, n_requests."""
+    """Score a window. `activity`: account_id, first_seen, last_seen, n_requests. `ruleset`:
+    the rules and their modes (default: the shipped rules in their default modes)."""
     if features.is_empty():
-        return Scored(pl.DataFrame(schema=ACCOUNT_SCORES), pl.DataFrame(schema=CAMPAIGNS))
+        return Scored(
+            pl.DataFrame(schema=ACCOUNT_SCORES),
+            pl.DataFrame(schema=CAMPAIGNS),
+            pl.DataFrame(schema=rules.HITS),
+        )
     frame = structure(features, edges, members)
     graph = make_graph(frame, edges, fitted.prep, with_labels=False)
     account_logits, campaign_logits = predict(fitted.net, graph.tensors("cpu"))
@@ -109,6 +120,17 @@ def score_window(
         zip(graph.cluster_names, fitted.campaign_calibration(campaign_logits).tolist(), strict=True)
     )
     clusters = frame["cluster"].to_list()
+    ruleset = rules.load() if ruleset is None else ruleset
+    account_hits = ruleset.run(
+        "accounts",
+        frame.with_columns(
+            pl.Series("model_score", scores, dtype=pl.Float64),
+            pl.Series("model_flagged", flagged, dtype=pl.Boolean),
+        ),
+    )
+    by_rule = ruleset.enforced(account_hits)
+    ruled = np.fromiter((a in by_rule for a in graph.ids), dtype=bool, count=len(graph.ids))
+    flagged = flagged | ruled
     base = pl.DataFrame(
         {"account_id": graph.ids, "score": scores, "flagged": flagged, "cluster": clusters},
         schema_overrides={"cluster": pl.String},
@@ -116,24 +138,39 @@ def score_window(
     per_cluster = (
         base.filter(pl.col("cluster").is_not_null())
         .group_by("cluster")
-        .agg(pl.col("flagged").sum().alias("n_flagged"), pl.col("account_id"))
+        .agg(
+            pl.col("flagged").sum().cast(pl.Int64).alias("n_flagged"),
+            pl.len().cast(pl.Int64).alias("n_accounts"),
+            pl.col("account_id"),
+        )
         .with_columns(
             pl.col("cluster")
             .replace_strict(cluster_scores, default=0.0, return_dtype=pl.Float64)
-            .alias("campaign_score")
-        )
-        .filter(
-            (pl.col("n_flagged") >= 2)
-            | ((pl.col("n_flagged") >= 1) & (pl.col("campaign_score") > fitted.campaign_threshold))
-        )
-        .with_columns(
+            .alias("campaign_score"),
             pl.col("account_id")
             .map_elements(campaign_id, return_dtype=pl.String)
-            .alias("campaign_id")
+            .alias("campaign_id"),
         )
+        .sort("cluster")
     )
+    cluster_hits = ruleset.run(
+        "clusters",
+        per_cluster.select(
+            "campaign_id",
+            "cluster",
+            "n_accounts",
+            "n_flagged",
+            pl.col("campaign_score").alias("head_score"),
+            pl.lit(float(fitted.campaign_threshold), dtype=pl.Float64).alias("head_threshold"),
+        ),
+    )
+    per_cluster = per_cluster.filter(
+        pl.col("campaign_id").is_in(sorted(ruleset.enforced(cluster_hits)))
+    ).drop("n_accounts")
     reported = dict(zip(per_cluster["cluster"], per_cluster["campaign_id"], strict=True))
-    status, held = _status(fitted, frame, flagged, [c in reported for c in clusters])
+    status, held = _status(
+        fitted, frame, flagged, [c in reported or r for c, r in zip(clusters, ruled)]
+    )
     everyone = np.flatnonzero(flagged)
     targets = everyone[np.argsort(-scores[everyone], kind="stable")[:explain_limit]]
     reasons: list[list[str]] = [[] for _ in graph.ids]
@@ -161,6 +198,14 @@ def score_window(
             "held for review: no coordination evidence (in no reported campaign)",
             *reasons[i],
         ]
+    row = {a: i for i, a in enumerate(graph.ids)}
+    titles = {r.id: r for r in ruleset.rules}
+    for rid, account, ev in (
+        account_hits.filter(pl.col("mode") == "enforce")
+        .select("rule_id", "subject_id", "evidence")
+        .iter_rows()
+    ):
+        reasons[row[account]].insert(0, rules.reason(titles[rid], ev))
     accounts = base.with_columns(
         pl.Series("flagged", status == "flagged"),
         pl.Series("status", status, dtype=pl.String),
@@ -170,7 +215,8 @@ def score_window(
         pl.Series("reasons", reasons, dtype=pl.List(pl.String)),
     ).select(list(ACCOUNT_SCORES))
     campaigns = _campaigns(per_cluster, accounts, activity, campaign_reasons)
-    return Scored(accounts.sort("score", descending=True), campaigns)
+    hits = pl.concat([account_hits, cluster_hits]).sort(["rule_id", "subject_id"])
+    return Scored(accounts.sort("score", descending=True), campaigns, hits)
 
 
 DRIFT_RATIO = 3.0

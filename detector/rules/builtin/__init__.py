@@ -1,0 +1,1 @@
+"""The shipped rules, one per module; each module defines `RULE` (a `detector.rules.Rule`)."""
