@@ -46,9 +46,15 @@ def test_rules(rules_dir: RulesOption = None) -> None:
     """Run every rule's cases and check its metadata; exit 1 listing every violation."""
     from detector import rules
 
-    ruleset = load_rules(rules_dir)
-    problems = rules.check_all(ruleset.rules)
     out = Console()
+    try:
+        ruleset = rules.load(rules_dir)
+    except rules.RuleError as exc:  # files that cannot be used: each line names one
+        for line in str(exc).splitlines():
+            for problem in line.split("; "):
+                out.print(f"[red]FAIL[/red] {problem}", highlight=False)
+        raise fail("rule files failed to load", 1) from exc
+    problems = rules.check_all(ruleset.rules)
     n_cases = sum(len(r.cases) for r in ruleset.rules)
     for problem in problems:
         out.print(f"[red]FAIL[/red] {problem}", highlight=False)

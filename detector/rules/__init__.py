@@ -96,7 +96,8 @@ class Rule:
         return table.filter(self.expr().fill_null(False)).select(key, *self.evidence)
 
     def fires(self, case: Case) -> bool:
-        return self.match(tables.frame(self.table, [dict(case.row)])).height > 0
+        row = tables.frame(self.table, [dict(case.row)])
+        return row.filter(self.expr().fill_null(False)).height > 0
 
 
 def violations(rule: Rule) -> list[str]:
@@ -140,7 +141,9 @@ def violations(rule: Rule) -> list[str]:
         if dtype != pl.Boolean:
             bad("condition", f"must be true or false, gives {dtype}")
     except Exception as exc:  # polars raises one of several errors for a bad expression
-        bad("condition", f"cannot be evaluated on table {rule.table!r}: {_first_line(exc)}")
+        field_name = "where" if rule.source.endswith(".toml") else "condition"
+        text = _first_line(exc).split("; valid columns")[0]
+        bad(field_name, f"cannot be evaluated on table {rule.table!r}: {text}")
         return out
     expected = {e: [c for c in rule.cases if c.expect == e] for e in EXPECT}
     if not expected["fires"]:
@@ -159,11 +162,8 @@ def violations(rule: Rule) -> list[str]:
             bad("cases", f"{case.name}: {_first_line(exc)}")
             continue
         if fired != (case.expect == "fires"):
-            bad(
-                "cases",
-                f"{case.name}: expected to {case.expect.rstrip('s')}, "
-                + ("fired" if fired else "did not fire"),
-            )
+            wanted = "fire" if case.expect == "fires" else "stay quiet"
+            bad("cases", f"{case.name}: expected to {wanted}, {'fired' if fired else 'did not'}")
     return out
 
 
