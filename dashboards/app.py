@@ -35,6 +35,7 @@ pages = [
         "views/account.py", title="Account", icon=":material/person_search:", url_path="account"
     ),
     st.Page("views/runs.py", title="Runs and model", icon=":material/monitoring:", url_path="runs"),
+    st.Page("views/rules.py", title="Rules", icon=":material/rule:", url_path="rules"),
     st.Page("views/decisions.py", title="Decisions", icon=":material/gavel:", url_path="decisions"),
 ]
 navigation = st.navigation(pages)

@@ -419,3 +419,61 @@ def allowlist(con: Con, page: int = 0, page_size: int = PAGE) -> tuple[pl.DataFr
         [page_size, page * page_size],
     )
     return rows, int(total or 0)
+
+
+def rule_modes(con: Con) -> dict[str, dict]:
+    """Rule id -> the analysts' latest mode change (mode, reason, analyst, changed_at)."""
+    rows = frame(con, f"SELECT * FROM ({warehouse.CURRENT_RULE_MODES})")
+    return {r["rule_id"]: r for r in rows.iter_rows(named=True)}
+
+
+def rule_hits_per_night(con: Con, nights: int = 30) -> pl.DataFrame:
+    """run_date, rule_id, mode, hits over the last `nights` nights."""
+    return frame(
+        con,
+        "SELECT run_date, rule_id, mode, count(*) AS hits FROM rule_hits WHERE run_date IN "
+        "(SELECT run_date FROM runs WHERE status = 'ok' ORDER BY run_date DESC LIMIT ?) "
+        "GROUP BY ALL ORDER BY run_date, rule_id",
+        [nights],
+    )
+
+
+def rule_hits_on(con: Con, kind: str, subject_id: str, day: date) -> pl.DataFrame:
+    """The rules that fired on one account or campaign on a night, with their evidence."""
+    return frame(
+        con,
+        "SELECT rule_id, rule_version, mode, evidence FROM rule_hits "
+        "WHERE run_date = ? AND subject_kind = ? AND subject_id = ? ORDER BY rule_id",
+        [day, kind, subject_id],
+    )
+
+
+def rule_backtest(con: Con, rule_id: str, limit: int = 60) -> pl.DataFrame:
+    """A rule's backtest rows, newest night first."""
+    return frame(
+        con,
+        "SELECT night, rule_version, hits, hits_campaign, hits_legit, precision, model_overlap, "
+        "backtested_at FROM rule_backtest WHERE rule_id = ? ORDER BY night DESC LIMIT ?",
+        [rule_id, limit],
+    )
+
+
+def rule_dismissed_hits(con: Con, rule_id: str, limit: int = PAGE) -> pl.DataFrame:
+    """Subjects a rule fired on that analysts dismissed or allow-listed: its known false
+    positives in this warehouse, latest night first."""
+    return frame(
+        con,
+        f"""
+        WITH v AS (SELECT subject_kind, subject_id, reason, analyst FROM
+                   ({warehouse.CURRENT_VERDICTS}) WHERE verdict = 'dismissed'),
+        a AS (SELECT 'account' AS subject_kind, account_id AS subject_id, reason, analyst
+              FROM ({warehouse.CURRENT_ALLOWLIST})
+              WHERE expires_at IS NULL OR expires_at > now()),
+        legit AS (SELECT * FROM v UNION ALL SELECT * FROM a)
+        SELECT h.subject_kind, h.subject_id, max(h.run_date) AS last_hit, count(*) AS nights,
+               any_value(legit.reason) AS dismissed_because, any_value(legit.analyst) AS analyst
+        FROM rule_hits h JOIN legit USING (subject_kind, subject_id)
+        WHERE h.rule_id = ? GROUP BY ALL ORDER BY last_hit DESC, h.subject_id LIMIT ?
+        """,
+        [rule_id, limit],
+    )

@@ -46,6 +46,10 @@ if last["campaign_id"]:
 st.subheader("Why")
 for reason in last["reasons"] or ["(not flagged: no reasons kept)"]:
     ui.inert(reason, limit=600)
+fired = ui.read("rule_hits_on", "account", text, night)
+st.caption("Rules that fired (enforced and shadow)" if fired.height else "No rule fired.")
+if fired.height:
+    ui.table(fired)
 
 scores, volume = st.columns(2)
 with scores:

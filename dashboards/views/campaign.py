@@ -40,6 +40,10 @@ with why:
     st.subheader("Why it was flagged")
     for reason in row["reasons"] or []:
         ui.inert(reason, limit=600)
+    fired = ui.read("rule_hits_on", "campaign", text, night)
+    st.caption("Rules that fired on the campaign" if fired.height else "No campaign rule fired.")
+    if fired.height:
+        ui.table(fired)
 with infra:
     st.subheader("Shared infrastructure")
     shared = ui.read("evidence", row["cluster"], night)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from detector.cli import WarehouseOption, app, console, fail
+from detector.cli import RulesOption, WarehouseOption, app, console, fail, load_rules
 from detector.cli.nightly import DEFAULT_WAREHOUSE
 
 
@@ -27,6 +27,7 @@ def dashboard(
         typer.Option(help="Take the user from this header set by an authenticating proxy"),
     ] = None,
     read_only: Annotated[bool, typer.Option(help="Everyone is a viewer")] = False,
+    rules_dir: RulesOption = None,
 ) -> None:
     """Serve the Streamlit triage dashboard (localhost only unless login is configured)."""
     from dashboards.access import serving_refusal
@@ -45,6 +46,9 @@ def dashboard(
         env["DISTILLGUARD_TRUSTED_HEADER"] = trusted_header
     if read_only:
         env["DISTILLGUARD_ROLE"] = "viewer"
+    if rules_dir is not None:
+        load_rules(rules_dir)  # refuse bad rule files before serving
+        env["DISTILLGUARD_RULES"] = str(rules_dir.resolve())
     command = [
         sys.executable, "-m", "streamlit", "run", str(files("dashboards") / "app.py"),
         "--server.address", address, "--server.port", str(port), "--server.headless", "true",

@@ -195,4 +195,25 @@ def _night(rng, ids, sizes, base_scores, day: date, k: int) -> dict[str, pl.Data
             {"account_id": ids, "n_requests": requests, "n_tokens": requests * 900}
         ),
         "hourly_requests": hourly,
+        "rule_hits": _rule_hits(campaign_rows, ids[in_campaign]),
     }
+
+
+def _rule_hits(campaign_rows: list[tuple], flagged_ids: np.ndarray) -> pl.DataFrame:
+    """The shipped campaign rule reports every campaign; a shadow rule fires on every other
+    campaign member (hits as the nightly job records them)."""
+    import orjson
+
+    hits = [
+        ("campaign_report", 1, "enforce", "campaign", row[0], orjson.dumps({"n_flagged": row[3]}))
+        for row in campaign_rows
+    ]
+    hits += [
+        ("reseller_hydra", 1, "shadow", "account", a, orjson.dumps({"cluster_size": 9.0}))
+        for a in flagged_ids[::2]
+    ]
+    return pl.DataFrame(
+        [(*h[:5], h[5].decode()) for h in hits],
+        schema=["rule_id", "rule_version", "mode", "subject_kind", "subject_id", "evidence"],
+        orient="row",
+    )

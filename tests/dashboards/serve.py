@@ -35,6 +35,7 @@ PAGES = (  # path, a text that shows the page has rendered, picture name
     ("/account?id={account}", "History of decisions", "account"),
     ("/runs", "Validation figures", "runs"),
     ("/decisions", "Training labels from decisions", "decisions"),
+    ("/rules", "Its hits that analysts dismissed", "rules"),
 )
 
 

@@ -56,6 +56,28 @@ def test_every_page_renders_in_chromium_and_a_decision_is_recorded(
     assert rows(warehouse_file, "SELECT action FROM audit_log") == [("confirmed",)]
 
 
+def test_a_rule_mode_changed_in_the_browser_is_recorded_with_its_audit_row(
+    browser, warehouse_file, tmp_path
+):
+    with serve.running(warehouse_file, tmp_path / "server.log") as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 1400})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + "/rules")
+        serve.settle(page, "Its hits that analysts dismissed")
+        page.get_by_text("off", exact=True).click()  # the radio of the first rule
+        page.get_by_label("Reason").fill("paused while the campaign pipeline is reviewed")
+        page.get_by_role("button", name="Set mode").click()
+        serve.settle(page, "Recorded set_rule_mode")
+        assert not errors, errors
+    assert rows(warehouse_file, "SELECT rule_id, mode, analyst FROM rule_modes") == [
+        ("campaign_growth", "off", "alice@example.com")
+    ]
+    assert rows(warehouse_file, "SELECT action, subject_id FROM audit_log") == [
+        ("rule_mode", "campaign_growth")
+    ]
+
+
 def test_the_server_refuses_to_listen_beyond_localhost_without_login(tmp_path):
     cli = Path(sys.executable).parent / "distillguard"
     result = subprocess.run(

@@ -8,7 +8,13 @@ from features.version import FEATURE_SET
 from tests.dashboards.conftest import HOSTILE, NIGHT
 from tests.dashboards.driver import button, open_page, rows, texts
 
-PAGES = ["views/queue.py", "views/campaign.py", "views/account.py", "views/runs.py"]
+PAGES = [
+    "views/queue.py",
+    "views/campaign.py",
+    "views/account.py",
+    "views/runs.py",
+    "views/rules.py",
+]
 
 
 @pytest.mark.parametrize("page", [*PAGES, "views/decisions.py"])
@@ -26,6 +32,7 @@ def test_every_page_says_so_when_there_is_no_warehouse(page, tmp_path, monkeypat
         ("views/campaign.py", "No campaign cmp\\_x"),
         ("views/account.py", "No scores for account cmp\\_x"),
         ("views/runs.py", "No nightly run recorded yet"),
+        ("views/rules.py", "No rule hits recorded yet"),
         ("views/decisions.py", None),  # reads only the decision tables: empty, no message
     ],
 )
@@ -36,7 +43,7 @@ def test_every_page_copes_with_an_empty_warehouse(page, says, tmp_path, monkeypa
     warehouse.connect(path).close()
     monkeypatch.setenv("DISTILLGUARD_WAREHOUSE", str(path))
     at = open_page(page, id="cmp_x")
-    messages = " ".join(m.value for m in [*at.info, *at.warning])
+    messages = " ".join(m.value for m in [*at.info, *at.warning, *at.caption])
     if says is None:
         assert [len(d.value) for d in at.dataframe] == [0, 0]
     else:
@@ -226,6 +233,55 @@ def test_runs_page_shows_runs_outbox_drift_and_model(warehouse_file):
     assert len(at.dataframe[0].value) == 4
     assert len(at.get("vega_lite_chart")) == 2
     assert [m.value for m in at.metric][:2] == ["shipped", FEATURE_SET]
+
+
+def test_rules_page_shows_rules_hits_and_changes_a_mode_with_an_audit_row(warehouse_file):
+    from detector import rules
+
+    at = open_page("views/rules.py")
+    listed = at.dataframe[0].value
+    assert list(listed["rule"]) == [r.id for r in rules.shipped()]
+    last = dict(zip(listed["rule"], listed["hits last night"], strict=True))
+    campaigns = rows(warehouse_file, "SELECT count(*) FROM campaigns WHERE run_date = ?", [NIGHT])
+    assert last["campaign_report"] == campaigns[0][0] > 0  # every campaign was reported
+    assert last["reseller_hydra"] > 0 and last["rubric_grading_farm"] == 0
+    assert len(at.get("vega_lite_chart")) == 1
+    at.selectbox(key="rule_id").set_value("reseller_hydra").run()
+    assert [m.value for m in at.metric][:2] == ["shadow", "high"]
+    at.radio(key="r_mode").set_value("enforce")
+    at.text_input(key="r_reason").set_value("precise in last month's backtest")
+    button(at, "Set mode").click().run()
+    assert not at.exception, at.exception
+    assert rows(warehouse_file, "SELECT rule_id, mode, analyst FROM rule_modes") == [
+        ("reseller_hydra", "enforce", "alice@example.com")
+    ]
+    assert rows(warehouse_file, "SELECT action, subject_kind, subject_id FROM audit_log") == [
+        ("rule_mode", "rule", "reseller_hydra")
+    ]
+    assert at.dataframe[0].value.set_index("rule").loc["reseller_hydra", "mode"] == "enforce"
+
+
+def test_rules_page_lists_a_rules_dismissed_hits(warehouse_file):
+    at = open_page("views/campaign.py", id="cmp_000001")
+    at.text_input(key="c_reason").set_value("one company's workspaces")
+    at.radio(key="c_verdict").set_value("dismissed")
+    button(at, "Record decision").click().run()
+    at.switch_page("views/rules.py").run()
+    at.selectbox(key="rule_id").set_value("campaign_report").run()
+    dismissed = [d.value for d in at.dataframe if "dismissed_because" in d.value.columns]
+    assert len(dismissed) == 1
+    assert list(dismissed[0]["subject_id"]) == ["cmp_000001"]
+    assert list(dismissed[0]["dismissed_because"]) == ["one company's workspaces"]
+
+
+def test_account_and_campaign_pages_show_the_rules_that_fired(warehouse_file):
+    at = open_page("views/campaign.py", id="cmp_000000")
+    fired = [d.value for d in at.dataframe if "rule_id" in d.value.columns]
+    assert [list(f["rule_id"]) for f in fired] == [["campaign_report"]]
+    at = open_page("views/account.py", id="acct_0000000")
+    fired = [d.value for d in at.dataframe if "rule_id" in d.value.columns]
+    assert [list(f["rule_id"]) for f in fired] == [["reseller_hydra"]]
+    assert list(fired[0]["mode"]) == ["shadow"]
 
 
 def test_decisions_page_lists_audit_and_exports_labels(warehouse_file):

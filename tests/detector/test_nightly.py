@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from detector import rules
 from detector import simulate as sim
 from detector import warehouse as wh
 from detector.cli import app
@@ -313,8 +314,13 @@ def test_dismissed_campaign_is_re_alerted_only_after_material_growth(tmp_path):
         return [
             e[1]
             for e in job._events(
-                con, date(2026, 3, 2), accounts, campaigns, wh.previous_members(con, "2026-03-02")
-            )
+                con,
+                date(2026, 3, 2),
+                accounts,
+                campaigns,
+                wh.previous_members(con, "2026-03-02"),
+                rules.load(),
+            )[0]
         ]
 
     assert alerts(13) == []  # +30%: would update an open campaign, not a dismissed one
