@@ -68,7 +68,9 @@ cols = st.columns(3)
 cols[0].metric("mode", ruleset.mode(rule))
 cols[1].metric("severity", rule.severity)
 cols[2].metric("hits last night", f"{last_hits.get(rule.id, 0):,}")
-st.caption(f"Reads the `{rule.table}` table, fires on a {rule.subject}. File: {rule.source}")
+st.caption(
+    f"Reads the `{rule.table}` table, fires on a {rule.subject}. File: {ui.plain(rule.source)}"
+)
 st.write(rule.description)
 st.markdown("**Runbook.** " + rule.runbook)
 left, right = st.columns(2)
