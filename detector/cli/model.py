@@ -110,7 +110,7 @@ def score(
     n_flagged = int(scored.accounts["flagged"].sum())
     n_review = int((scored.accounts["status"] == "review").sum())
     n_shadow = int((scored.rule_hits["mode"] == "shadow").sum())
-    Console().print(
+    Console(soft_wrap=True).print(
         f"Scored {scored.accounts.height:,} accounts from {req.stored:,} requests "
         f"({data.window.dates[0]}..{data.window.end}) with model {model or 'shipped default'} "
         f"(threshold {fitted.threshold:.3f}, {meta['config']['fpr_budget']:.2%} legitimate FPR "

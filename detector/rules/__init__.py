@@ -320,6 +320,7 @@ class RuleSet:
     def run(self, table: str, rows: pl.DataFrame, every: bool = False) -> pl.DataFrame:
         """The hits of every rule on `table` that is not off (with `every`, off ones too)."""
         out = []
+        rows = tables.complete(table, rows)
         for rule in self.rules:
             mode = self.mode(rule)
             if rule.table != table or (mode == "off" and not every):

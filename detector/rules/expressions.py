@@ -23,3 +23,8 @@ def distillation_share() -> pl.Expr:
 def in_list(column: str, values: str) -> pl.Expr:
     """`column` is one of the comma-separated `values` (a threshold is one string)."""
     return pl.col(column).is_in([v.strip() for v in values.split(",") if v.strip()])
+
+
+def grew_by(growth: float) -> pl.Expr:
+    """A campaign has at least `growth` (a share) more members than on its previous night."""
+    return pl.col("n_accounts") >= pl.col("previous_n_accounts") * (1 + growth)

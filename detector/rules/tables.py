@@ -107,3 +107,13 @@ def frame(table: str, rows: list[dict]) -> pl.DataFrame:
         raise ValueError(f"table {table!r} has no column(s) {unknown}")
     base = defaults(table)
     return pl.DataFrame([base | r for r in rows], schema=cols)
+
+
+def complete(table: str, rows: pl.DataFrame) -> pl.DataFrame:
+    """`rows` with every column of `table` (a missing one as nulls: a rule on it does not
+    fire), cast to the table's types."""
+    cols = schema(table)
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in cols.items() if c not in rows.columns]
+    return rows.with_columns(missing).with_columns(
+        pl.col(c).cast(t, strict=False) for c, t in cols.items() if rows.schema.get(c, t) != t
+    )

@@ -3,11 +3,11 @@
 import polars as pl
 
 from detector.rules import Case, Rule
+from detector.rules.expressions import grew_by
 
 
 def condition(t):
-    grown = pl.col("n_accounts") >= pl.col("previous_n_accounts") * (1 + t["growth"])
-    return pl.col("known") & ~pl.col("dismissed") & grown
+    return pl.col("known") & ~pl.col("dismissed") & grew_by(t["growth"])
 
 
 RULE = Rule(

@@ -200,3 +200,14 @@ def test_rules_test_passes_and_lists_every_failing_case(tmp_path):
     said = "".join(result.output.split())  # the console wraps long lines
     assert "fresh_grader_two.toml:field'cases':establishedjudgeproduct:expectedtostayquiet" in said
     assert "fresh_grader_three.toml:field'where'" in said
+
+
+def test_rules_run_on_a_table_missing_columns_and_do_not_fire_on_them():
+    """A model trained on fewer features (or an older feature set) still scores: a rule on a
+    column the window lacks sees nulls and does not fire; the others still do."""
+    partial = pl.DataFrame(
+        {"account_id": ["a", "b"], "n_requests": [900, 5], "share_grading": [0.8, 0.8]}
+    ).with_columns(pl.Series("cluster_size", [12, 1]))  # an integer column: cast to the type
+    hits = rules.load().run("accounts", partial)
+    assert hits["rule_id"].to_list() == ["rubric_grading_farm"]
+    assert hits["subject_id"].to_list() == ["a"]
