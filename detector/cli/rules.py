@@ -137,9 +137,15 @@ def backtest(
     paths = bt.save(result, out)
     if warehouse is not None:
         bt.record(warehouse, result)
-    printer = Console()
-    table = Table("version", "mode", "hits", "campaign", "legit", "precision", "model overlap")
-    table.columns.insert(0, Column("rule", no_wrap=True))
+    printer = Console(width=max(Console().width, 112))  # the table and plot stay whole in a log
+    table = Table(
+        *(
+            Column(name, no_wrap=True)
+            for name in ("rule", "version", "mode", "hits", "campaign", "legit", "precision")
+        ),
+        Column("model overlap", no_wrap=True),
+        caption="hits are subject-nights; campaign / legit: hits on labelled subjects",
+    )
     for row in bt.totals(result.nights).iter_rows(named=True):
         table.add_row(
             row["rule_id"],
