@@ -1,7 +1,7 @@
 """Run every evaluation protocol and write the figures behind BENCHMARKS.md.
 
     python -m research.report [--cache data/cache] [--out docs/evaluation]
-                              [--checkpoint DIR] [--only UNIT ...] [--quick]
+                              [--checkpoint DIR [--finished-only]] [--only UNIT ...] [--quick]
 
 Protocols: held-out seeds (every baseline), leave one campaign type out, leave one evasion
 tactic out, leave one legitimate archetype out (its false-positive rate), and train on one
@@ -17,7 +17,7 @@ Each protocol split is one unit (one training of the candidate detectors, minute
 the whole report is about an hour and a half). With `--checkpoint DIR` every finished unit is
 written there and a rerun reads it back instead of training again, so a stopped report resumes
 where it stopped; `--only` runs the units whose names start with the given prefixes (and writes
-a report of those alone).
+a report of those alone); `--finished-only` reports the units the checkpoint holds and runs none.
 """
 
 from __future__ import annotations
@@ -149,14 +149,20 @@ def units(cache, train, val, test, tactic_tests, quick=False) -> list[tuple[str,
     return out
 
 
-def run_units(todo: list[tuple[str, Callable]], checkpoint: Path | None) -> list[evaluate.Result]:
-    """Run each unit, or read it back from `checkpoint` where an earlier run wrote it."""
+def run_units(
+    todo: list[tuple[str, Callable]], checkpoint: Path | None, finished_only: bool = False
+) -> list[evaluate.Result]:
+    """Run each unit, or read it back from `checkpoint` where an earlier run wrote it (with
+    `finished_only`, units not written there are skipped, not run)."""
     results = []
     for name, run in todo:
         folder = None if checkpoint is None else checkpoint / name
         if folder is not None and (folder / "results.json").is_file():
             console.log(f"{name}: read from {folder}")
             results += _read_unit(folder)
+            continue
+        if finished_only:
+            console.log(f"{name}: not in the checkpoint, skipped")
             continue
         console.rule(name)
         done = run()
@@ -303,16 +309,23 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", nargs="*", default=None, help="unit names (prefixes) to run")
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="with --checkpoint: report the units written there, run none",
+    )
     args = parser.parse_args()
+    if args.finished_only and args.checkpoint is None:
+        parser.error("--finished-only reads --checkpoint DIR")
     train, val, test = experiments.TRAIN, experiments.VALIDATION, experiments.TEST
     if args.quick:
         train, val, test = (experiments.small(s) for s in (train, val, test))
     todo = units(args.cache, train, val, test, experiments.TACTIC_TESTS, args.quick)
     if args.only is not None:
         todo = [(n, run) for n, run in todo if any(n.startswith(p) for p in args.only)]
-    results = run_units(todo, args.checkpoint)
+    results = run_units(todo, args.checkpoint, args.finished_only)
     firsts = None
-    if not args.quick and args.only is None:
+    if not args.quick and args.only is None and not args.finished_only:
         firsts = first_flagged_unit(args.cache, train, val, test[0], args.checkpoint)
     write(results, firsts, args.out)
     console.print(f"wrote {args.out}/REPORT.md")

@@ -162,3 +162,8 @@ def test_a_report_resumes_from_its_checkpoint_without_running_finished_units(tmp
     assert [r.split for r in again] == [r.split for r in first]
     assert again[0].summary == {"average_precision": 1.0}
     assert again[0].frame.equals(frame)
+    # reporting what is finished runs nothing and leaves out what is not there
+    (tmp_path / "two" / "results.json").unlink()
+    read = run_units([("one", unit("one")), ("two", unit("two"))], tmp_path, finished_only=True)
+    assert calls == ["one", "two", "two"]
+    assert [r.split for r in read] == ["one"]
