@@ -205,7 +205,9 @@ def save(result: Backtest, out: Path) -> list[Path]:
     paths = [out / "rule_backtest.parquet", out / "rule_backtest_hits.parquet"]
     result.nights.write_parquet(paths[0])
     result.hits.write_parquet(paths[1])
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    from matplotlib import dates as mdates
+
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     for rule_id, frame in result.nights.group_by("rule_id", maintain_order=True):
         ax.plot(frame["night"].to_list(), frame["hits"].to_list(), marker="o", label=rule_id[0])
     if result.nights.is_empty():
@@ -214,8 +216,10 @@ def save(result: Backtest, out: Path) -> list[Path]:
     ax.set_ylabel("hits")
     ax.set_title("Rule hits per night (backtest)")
     if not result.nights.is_empty():
-        ax.legend(fontsize=7, ncol=2)
-    fig.autofmt_xdate()
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.xaxis.set_major_locator(mdates.DayLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
+    ax.set_ylim(bottom=0)
     fig.tight_layout()
     fig.savefig(out / "rule_backtest.png", dpi=110)
     plt.close(fig)
