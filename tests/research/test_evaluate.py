@@ -167,3 +167,33 @@ def test_a_report_resumes_from_its_checkpoint_without_running_finished_units(tmp
     read = run_units([("one", unit("one")), ("two", unit("two"))], tmp_path, finished_only=True)
     assert calls == ["one", "two", "two"]
     assert [r.split for r in read] == ["one"]
+
+
+def test_a_report_of_leave_one_out_units_alone_is_written(tmp_path):
+    """`--only loto_campaign lolo_legit` reports have no held-out protocol to plot."""
+    from research.report import write
+
+    frame = pl.DataFrame(
+        {
+            "account_id": ["a", "b", "c"],
+            "label": [0, 1, 1],
+            "campaign": [None, "hydra_proxy", "quiet_grader"],
+            "archetype": ["hobbyist", None, None],
+            "score": [0.1, 0.9, 0.2],
+            "flagged": [False, True, False],
+            "held": [False, False, False],
+        }
+    )
+    figures = {"auprc": 1.0, "recall_at_0.1%": 1.0, "recall_at_1%": 1.0, "op_recall": 0.5}
+    figures |= {"op_fpr": 0.0, "op_false_positives": 0, "op_held": 0}
+    lolo = figures | {"archetype_accounts": 1, "archetype_fpr": 0.0, "archetype_held": 0}
+    results = [
+        Result("loto_campaign", "without hydra_proxy", "torch", "w", 7, frame, figures),
+        Result("lolo_legit", "without hobbyist", "torch", "w", 7, frame, lolo),
+    ]
+    write(results, None, tmp_path)
+    left_out = pl.read_csv(tmp_path / "loto_campaign.csv")
+    assert left_out.select("campaign", "recall").rows() == [("hydra_proxy", 1.0)]
+    assert pl.read_csv(tmp_path / "lolo_legit.csv")["left_out"].to_list() == ["hobbyist"]
+    assert "Leave one campaign type out" in (tmp_path / "REPORT.md").read_text()
+    assert not (tmp_path / "pr_heldout.png").exists()
