@@ -184,7 +184,8 @@ def test_a_report_of_leave_one_out_units_alone_is_written(tmp_path):
             "held": [False, False, False],
         }
     )
-    figures = {"auprc": 1.0, "recall_at_0.1%": 1.0, "recall_at_1%": 1.0, "op_recall": 0.5}
+    figures = {"accounts": 3, "auprc": 1.0, "recall_at_0.1%": 1.0, "recall_at_1%": 1.0}
+    figures |= {"op_recall": 0.5}
     figures |= {"op_fpr": 0.0, "op_false_positives": 0, "op_held": 0}
     lolo = figures | {"archetype_accounts": 1, "archetype_fpr": 0.0, "archetype_held": 0}
     results = [
