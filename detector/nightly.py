@@ -277,15 +277,7 @@ def _events(
             [before],
         ).fetchall()
     }
-    history = campaigns.select(
-        "campaign_id",
-        pl.col("n_accounts").cast(pl.Int64),
-        pl.col("campaign_id")
-        .replace_strict(known, default=None, return_dtype=pl.Int64)
-        .alias("previous_n_accounts"),
-        pl.col("campaign_id").is_in(list(known)).alias("known"),
-        pl.col("campaign_id").is_in(sorted(dismissed)).alias("dismissed"),
-    )
+    history = rules.tables.campaign_history(campaigns, known, dismissed)
     growth_hits = ruleset.run("campaign_history", history)
     updated = ruleset.enforced(growth_hits)
     events = []

@@ -113,20 +113,8 @@ def _history(shadow: rules.RuleSet, now: pl.DataFrame, previous: pl.DataFrame):
     mapping = warehouse.match_ids(now, previous)
     renamed = now.with_columns(pl.col("campaign_id").replace(mapping))
     known = dict(previous.group_by("campaign_id").len().iter_rows())
-    history = (
-        renamed.group_by("campaign_id")
-        .len()
-        .select(
-            "campaign_id",
-            pl.col("len").cast(pl.Int64).alias("n_accounts"),
-            pl.col("campaign_id")
-            .replace_strict(known, default=None, return_dtype=pl.Int64)
-            .alias("previous_n_accounts"),
-            pl.col("campaign_id").is_in(list(known)).alias("known"),
-            pl.lit(False).alias("dismissed"),
-        )
-        .sort("campaign_id")
-    )
+    sizes = renamed.group_by("campaign_id").len().rename({"len": "n_accounts"})
+    history = rules.tables.campaign_history(sizes, known, set())
     back = {v: k for k, v in mapping.items()}  # report hits under tonight's ids
     hits = shadow.run("campaign_history", history).with_columns(pl.col("subject_id").replace(back))
     return hits, renamed

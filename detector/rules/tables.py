@@ -117,3 +117,19 @@ def complete(table: str, rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(missing).with_columns(
         pl.col(c).cast(t, strict=False) for c, t in cols.items() if rows.schema.get(c, t) != t
     )
+
+
+def campaign_history(
+    sizes: pl.DataFrame, known: dict[str, int], dismissed: set[str]
+) -> pl.DataFrame:
+    """The `campaign_history` table from tonight's campaigns (campaign_id, n_accounts), each
+    known campaign's size on its previous night, and the campaigns analysts dismissed."""
+    return sizes.select(
+        "campaign_id",
+        pl.col("n_accounts").cast(pl.Int64),
+        pl.col("campaign_id")
+        .replace_strict(known, default=None, return_dtype=pl.Int64)
+        .alias("previous_n_accounts"),
+        pl.col("campaign_id").is_in(list(known)).alias("known"),
+        pl.col("campaign_id").is_in(sorted(dismissed)).alias("dismissed"),
+    ).sort("campaign_id")
