@@ -106,6 +106,72 @@ def _marker(text: pl.Expr, family) -> pl.Expr:
     return hit.fill_null(False).alias(family.name)
 
 
+SCRIPTS = (
+    ("cjk", r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"),
+    ("cyrillic", r"\p{Cyrillic}"),
+    ("other", r"[\p{Arabic}\p{Hebrew}\p{Devanagari}\p{Thai}]"),
+)
+"""The writing system of a prompt's opening, first match wins; 'latin' when none matches."""
+SCRIPT_CHARS = 200
+NOT_WORDS = ["§", "…", ""]
+"""Tokens of a skeleton that are not words: masks, the head/tail joint and empty splits."""
+
+
+def _script(prompts: pl.DataFrame) -> pl.Series:
+    """The script of each prompt's opening. Only openings with a non-ASCII character can be
+    anything but 'latin', so the Unicode-class scans run on those rows alone."""
+    head = pl.col("prompt").str.slice(0, SCRIPT_CHARS)
+    wide = prompts.select(head.str.len_bytes() > head.str.len_chars()).to_series().arg_true()
+    chain = pl.lit("latin")
+    for name, pattern in reversed(SCRIPTS):
+        chain = pl.when(head.str.contains(pattern)).then(pl.lit(name)).otherwise(chain)
+    script = pl.Series("script", ["latin"], pl.String).extend_constant("latin", prompts.height - 1)
+    if wide.len():
+        script = script.scatter(wide, prompts[wide].select(chain).to_series())
+    return script
+
+
+def text_signals(prompts: pl.DataFrame) -> pl.DataFrame:
+    """The signals that depend on the prompt alone, one row per row of `prompts` (a `prompt`
+    column, no nulls). Each prompt is read once here; `request_signals` calls this on the
+    distinct prompts of a batch, so a prompt sent a thousand times is masked, scanned and
+    hashed once."""
+    prompt = pl.col("prompt")
+    out = prompts.with_columns(
+        skel=skeleton(prompt),
+        low=prompt.str.slice(0, MARKER_CHARS).str.to_lowercase(),
+    ).with_columns(
+        words=pl.col("skel")
+        .str.split(" ")
+        .list.head(MINHASH_WORDS)
+        .list.eval(pl.element().filter(~pl.element().is_in(NOT_WORDS))),
+    )
+    minhashes = [_minhash(pl.col("words"), seed) for seed in MINHASH_SEEDS]
+    return out.select(
+        "prompt",
+        pl.col("skel").hash(seed=1).alias("skeleton_hash"),
+        pl.col("skel").str.slice(0, EDGE_CHARS).hash(seed=2).alias("head_hash"),
+        pl.col("skel").str.slice(-EDGE_CHARS).hash(seed=3).alias("tail_hash"),
+        pl.concat_list(minhashes[:3]).hash(seed=4).alias("band_1"),
+        pl.concat_list(minhashes[3:]).hash(seed=5).alias("band_2"),
+        minhashes[0].alias("topic_hash"),
+        *[_marker(pl.col("low"), family) for family in FAMILIES],
+        prompt.str.len_chars().cast(pl.Int64).alias("prompt_chars"),
+    ).with_columns(_script(prompts))
+
+
+TEXT_SIGNALS = (
+    "skeleton_hash",
+    "head_hash",
+    "tail_hash",
+    "band_1",
+    "band_2",
+    "topic_hash",
+    *(family.name for family in FAMILIES),
+    "prompt_chars",
+)
+
+
 def request_signals(batch: pl.DataFrame | pa.RecordBatch | pa.Table) -> pl.DataFrame:
     """Signals for each request of a batch (canonical columns in, narrow signal columns out)."""
     frame = batch if isinstance(batch, pl.DataFrame) else pl.from_arrow(batch)
@@ -116,30 +182,12 @@ def request_signals(batch: pl.DataFrame | pa.RecordBatch | pa.Table) -> pl.DataF
     frame = frame.with_columns(
         *(pl.lit(None, CANONICAL[c]).alias(c) for c in missing),
         *(pl.col(c).cast(CANONICAL[c]) for c in untyped),
-    )
-    prompt = pl.col("prompt").fill_null("")
-    lowered = prompt.str.slice(0, MARKER_CHARS).str.to_lowercase()
-    head = prompt.str.slice(0, 200)
-    out = frame.with_columns(
-        skel=skeleton(prompt),
-        low=lowered,
-    ).with_columns(
-        words=pl.col("skel")
-        .str.split(" ")
-        .list.head(MINHASH_WORDS)
-        .list.set_difference(pl.lit(["§", "…", ""])),
-    )
-    minhashes = [_minhash(pl.col("words"), seed) for seed in MINHASH_SEEDS]
-    return out.select(
+    ).with_columns(pl.col("prompt").fill_null(""))
+    texts = text_signals(frame.select(pl.col("prompt").unique()))
+    joined = frame.join(texts, on="prompt", how="left", maintain_order="left")
+    return joined.select(
         *[pl.col(c) for c in CARRIED],
-        pl.col("skel").hash(seed=1).alias("skeleton_hash"),
-        pl.col("skel").str.slice(0, EDGE_CHARS).hash(seed=2).alias("head_hash"),
-        pl.col("skel").str.slice(-EDGE_CHARS).hash(seed=3).alias("tail_hash"),
-        pl.concat_list(minhashes[:3]).hash(seed=4).alias("band_1"),
-        pl.concat_list(minhashes[3:]).hash(seed=5).alias("band_2"),
-        minhashes[0].alias("topic_hash"),
-        *[_marker(pl.col("low"), family) for family in FAMILIES],
-        prompt.str.len_chars().cast(pl.Int64).alias("prompt_chars"),
+        *TEXT_SIGNALS,
         pl.col("system").fill_null("").str.len_chars().cast(pl.Int64).alias("system_chars"),
         pl.col("system").fill_null("").hash(seed=7).alias("system_hash"),
         (pl.col("ts").dt.epoch("us") / 1e6).alias("t_s"),
@@ -147,14 +195,7 @@ def request_signals(batch: pl.DataFrame | pa.RecordBatch | pa.Table) -> pl.DataF
         (pl.col("ts").dt.weekday() - 1).cast(pl.Int8).alias("dow_utc"),
         (pl.col("ts").dt.epoch("d")).cast(pl.Int32).alias("day"),
         subnet(pl.col("source_ip")).alias("subnet"),
-        pl.when(head.str.contains(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"))
-        .then(pl.lit("cjk"))
-        .when(head.str.contains(r"\p{Cyrillic}"))
-        .then(pl.lit("cyrillic"))
-        .when(head.str.contains(r"[\p{Arabic}\p{Hebrew}\p{Devanagari}\p{Thai}]"))
-        .then(pl.lit("other"))
-        .otherwise(pl.lit("latin"))
-        .alias("script"),
+        "script",
     )
 
 

@@ -142,6 +142,10 @@ def commit_requests(con: duckdb.DuckDBPyConnection, store: Path, staging: Stagin
     delivery: counted, dropped) and a conflicting duplicate when it differs: it is returned in
     `Committed.conflicts` (quarantine rows, with its source file and line) for the caller to
     quarantine. The first-seen row is the one already stored, else the first in reading order.
+
+    Only ids that occur more than once (in this run, or already in the store) are classified,
+    on narrow keys with a hash of the row's content; every other staged row is new, so the
+    common case costs one scan of the staged ids and one copy of the staged rows.
     """
     glob = staging.glob("requests")
     if glob is None:
@@ -150,33 +154,52 @@ def commit_requests(con: duckdb.DuckDBPyConnection, store: Path, staging: Stagin
     cols = ", ".join(f'"{c}"' for c in names)
     content = "hash(" + ", ".join(f's."{c}"' for c in names if c != "request_id") + ")"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE staged AS SELECT s.*, {content} AS h "
-        f"FROM ({_ordered(glob)}) AS s"
+        f"CREATE OR REPLACE TEMP TABLE staged_ids AS SELECT request_id, ord FROM ({_ordered(glob)})"
     )
     existing = store / "requests"
+    stored_ids = "SELECT NULL::VARCHAR AS request_id WHERE false"
     seen = "SELECT NULL::VARCHAR AS request_id, NULL::UBIGINT AS h WHERE false"
     if _files(existing, "*/*.parquet"):
+        stored = f"read_parquet('{existing}/*/*.parquet', hive_partitioning=false) AS s"
+        stored_ids = (
+            f"SELECT DISTINCT request_id FROM {stored} "
+            "WHERE request_id IN (SELECT request_id FROM staged_ids)"
+        )
         seen = (
-            f"SELECT s.request_id, min({content}) AS h "
-            f"FROM read_parquet('{existing}/*/*.parquet', hive_partitioning=false) AS s "
-            "WHERE s.request_id IN (SELECT request_id FROM staged) GROUP BY s.request_id"
+            f"SELECT s.request_id, min({content}) AS h FROM {stored} "
+            "WHERE s.request_id IN (SELECT request_id FROM repeated WHERE in_store) "
+            "GROUP BY s.request_id"
         )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE classified AS
+        f"""CREATE OR REPLACE TEMP TABLE repeated AS
+        SELECT request_id, true AS in_store FROM ({stored_ids})
+        UNION ALL BY NAME
+        SELECT request_id, false AS in_store FROM staged_ids GROUP BY request_id
+        HAVING count(*) > 1"""
+    )
+    classify = (
+        f"""WITH staged AS (
+            SELECT s.*, {content} AS h FROM ({_ordered(glob)}) AS s
+            WHERE s.request_id IN (SELECT request_id FROM repeated)
+        ), seen AS ({seen})
         SELECT staged.*, CASE
             WHEN seen.request_id IS NOT NULL THEN
                 CASE WHEN staged.h = seen.h THEN 'duplicate' ELSE 'conflict' END
             WHEN row_number() OVER w = 1 THEN 'new'
             WHEN staged.h = first_value(staged.h) OVER w THEN 'duplicate'
             ELSE 'conflict' END AS fate
-        FROM staged LEFT JOIN ({seen}) AS seen ON staged.request_id = seen.request_id
+        FROM staged LEFT JOIN seen ON staged.request_id = seen.request_id
         WINDOW w AS (PARTITION BY staged.request_id ORDER BY staged.ord)"""
+        if con.execute("SELECT count(*) FROM repeated").fetchone()[0]
+        else f"SELECT *, NULL::UBIGINT AS h, 'new' AS fate FROM ({_ordered(glob)}) WHERE false"
     )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {classify}")
     written = staging.path / "publish-requests"
     (stored,) = con.execute(
         f"""COPY (
             SELECT {cols}, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d') AS dt
-            FROM classified WHERE fate = 'new'
+            FROM ({_ordered(glob)})
+            WHERE ord NOT IN (SELECT ord FROM classified WHERE fate <> 'new')
         ) TO '{written}' (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)"""
     ).fetchone()
     fates = dict(con.execute("SELECT fate, count(*) FROM classified GROUP BY fate").fetchall())

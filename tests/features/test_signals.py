@@ -7,8 +7,23 @@ from datetime import UTC, datetime
 import polars as pl
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from features.signals import request_signals, signals_arrow, skeleton, subnet
+from features.signals import (
+    MINHASH_WORDS,
+    NOT_WORDS,
+    SCRIPT_CHARS,
+    SCRIPTS,
+    TEXT_SIGNALS,
+    _minhash,
+    _script,
+    request_signals,
+    signals_arrow,
+    skeleton,
+    subnet,
+    text_signals,
+)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +96,50 @@ def test_arrow_entry_point_matches_polars():
     batch = signals_arrow(frame.to_arrow().to_batches()[0])
     assert isinstance(batch, pa.RecordBatch)
     assert pl.from_arrow(batch).equals(request_signals(frame))
+
+
+# The speed work computes text signals once per distinct prompt, filters skeleton tokens
+# instead of taking a set difference, and runs the Unicode script scans on non-ASCII openings
+# alone. Each must give exactly what the plain form gives, so the feature set (and the models
+# trained on it) do not move.
+
+PIECES = [*"ab Z9 .\"'\n§…", "step by step", "你", "я", "ש", "Rate ", "  ", "Ann Lee"]
+TEXTS = st.lists(st.sampled_from(PIECES), max_size=30).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=30))
+def test_distinct_prompts_give_the_per_row_signals(prompts):
+    frame = pl.DataFrame(
+        {
+            "request_id": [str(i) for i in range(len(prompts))],
+            "ts": [datetime(2026, 1, 1, tzinfo=UTC)] * len(prompts),
+            "prompt": prompts,
+        }
+    )
+    per_row = text_signals(frame.select("prompt"))  # every row, repeats included
+    batched = request_signals(frame)
+    assert batched.select(TEXT_SIGNALS, "script").equals(per_row.select(TEXT_SIGNALS, "script"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=30))
+def test_filtered_words_give_the_set_minhash(skeletons):
+    words = pl.col("s").str.split(" ").list.head(MINHASH_WORDS)
+    frame = pl.DataFrame({"s": skeletons})
+    as_set = frame.select(_minhash(words.list.set_difference(pl.lit(NOT_WORDS)), 101))
+    filtered = frame.select(
+        _minhash(words.list.eval(pl.element().filter(~pl.element().is_in(NOT_WORDS))), 101)
+    )
+    assert filtered.equals(as_set)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=30))
+def test_script_scan_on_non_ascii_rows_matches_every_row(prompts):
+    head = pl.col("prompt").str.slice(0, SCRIPT_CHARS)
+    chain = pl.lit("latin")
+    for name, pattern in reversed(SCRIPTS):
+        chain = pl.when(head.str.contains(pattern)).then(pl.lit(name)).otherwise(chain)
+    frame = pl.DataFrame({"prompt": prompts})
+    assert _script(frame).to_list() == frame.select(chain).to_series().to_list()
