@@ -302,10 +302,31 @@ def commit_quarantine(con: duckdb.DuckDBPyConnection, store: Path, staging: Stag
     return con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
 
 
+MEMORY_LIMIT_ENV = "DISTILLGUARD_MEMORY_LIMIT"
+SPILL_DIR_ENV = "DISTILLGUARD_SPILL_DIR"
+
+
+def spill_dir() -> Path:
+    """Where DuckDB spills what does not fit its memory limit: `DISTILLGUARD_SPILL_DIR`, else a
+    folder in the system's temporary directory (never the working directory)."""
+    return Path(os.environ.get(SPILL_DIR_ENV) or Path(tempfile.gettempdir()) / "distillguard-spill")
+
+
 def connect(memory_limit: str = "2GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with bounded memory that spills to disk."""
+    """An in-memory DuckDB connection with bounded memory that spills to disk.
+
+    `DISTILLGUARD_MEMORY_LIMIT` (a DuckDB size such as 6GB), when set, replaces the caller's
+    limit for every connection; `DISTILLGUARD_SPILL_DIR` is where spilled data goes. The CLI
+    sets both from `--memory-limit` and `--spill-dir`.
+    """
     con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{memory_limit}'")
+    limit = os.environ.get(MEMORY_LIMIT_ENV) or memory_limit
+    try:
+        con.execute(f"SET memory_limit = '{limit}'")
+    except duckdb.Error as exc:
+        con.close()
+        raise ValueError(f"memory limit {limit!r} is not a DuckDB size such as 4GB") from exc
+    con.execute(f"SET temp_directory = '{spill_dir()}'")
     con.execute("SET preserve_insertion_order = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")

@@ -45,10 +45,42 @@ def _root(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also log info messages")
     ] = False,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DISTILLGUARD_MEMORY_LIMIT",
+            help="DuckDB memory limit for the local engine, e.g. 6GB (beyond it, work spills)",
+        ),
+    ] = None,
+    spill_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="DISTILLGUARD_SPILL_DIR",
+            help="Folder DuckDB spills to (default: a folder in the system temp directory)",
+        ),
+    ] = None,
 ) -> None:
     """Find distillation campaigns in an LLM API provider's own traffic."""
     configure_logging(logging.INFO if verbose else logging.WARNING)
     exit_cleanly_on_sigterm()
+    apply_engine_settings(memory_limit, spill_dir)
+
+
+def apply_engine_settings(memory_limit: str | None, spill_dir: Path | None) -> None:
+    """Make `--memory-limit` and `--spill-dir` every DuckDB connection's settings (through the
+    environment, so the commands' own processes see them); exit 2 on a limit DuckDB rejects."""
+    import os
+
+    from features import store
+
+    if spill_dir is not None:
+        os.environ[store.SPILL_DIR_ENV] = str(spill_dir)
+    if memory_limit is not None:
+        os.environ[store.MEMORY_LIMIT_ENV] = memory_limit
+        try:
+            store.connect().close()
+        except ValueError as exc:
+            raise fail(f"--memory-limit: {exc}") from exc
 
 
 def exit_cleanly_on_sigterm() -> None:

@@ -17,6 +17,7 @@ from detector.cli import (
     load_rules,
     parse_window,
     progress_bar,
+    require_store,
 )
 
 RequestsOption = Annotated[
@@ -69,9 +70,16 @@ def featurise(store: Path, win):
 
 @app.command()
 def score(
-    requests: RequestsOption,
     out: Annotated[Path, typer.Option(help="Folder for account_scores.parquet, campaigns.parquet")],
+    requests: Annotated[
+        list[Path] | None,
+        typer.Option("--requests", help="Request logs: Parquet/JSONL file or folder"),
+    ] = None,
     accounts: AccountsOption = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="A store `ingest` wrote, instead of --requests (no re-ingest)"),
+    ] = None,
     model: ModelOption = None,
     date: Annotated[
         str | None, typer.Option(help="Last day to score (default: last in logs)")
@@ -79,50 +87,77 @@ def score(
     window: Annotated[str | None, typer.Option(help="Window, e.g. 7d (default: all days)")] = None,
     rules_dir: RulesOption = None,
 ) -> None:
-    """Score every account in request logs; group flagged accounts into campaigns, with reasons."""
+    """Score every account in request logs; group flagged accounts into campaigns, with reasons.
+
+    With --store, the logs are read from a store `ingest` already wrote: nothing is ingested
+    again, and signals cached in the store by earlier runs (nightly, features) are reused."""
     from detector.model import artifact
-    from detector.pipeline import featurise as featurise_mod
     from detector.pipeline import scoring
     from features.store import export_quarantine, private_store
 
+    if (store is None) == (not requests):
+        raise fail("give either --requests (log files) or --store (a store `ingest` wrote)")
+    if store is not None and accounts:
+        raise fail("--accounts goes with --requests; a store holds its own accounts table")
     try:
         fitted, meta = artifact.load(model)
     except artifact.ModelError as exc:
         raise fail(str(exc)) from exc
     ruleset = load_rules(rules_dir)
-    with private_store("distillguard-score-") as store:
-        counts = load_logs(requests, accounts, store)
-        whole = featurise_mod.span(store)
-        win = (
-            whole
-            if date is None and window is None
-            else parse_window(date or whole.end, window or f"{whole.days}d")
+    if store is not None:
+        require_store(store)
+        data, scored = _score_store(store, fitted, ruleset, date, window, out)
+        (out / "quarantine.parquet").unlink(missing_ok=True)  # this run rejected nothing
+        read = f"{data.n_requests:,} requests in store {store}"
+        skipped = "Nothing re-ingested (the store's own quarantine is in its quarantine/ folder)"
+    else:
+        with private_store("distillguard-score-") as private:
+            counts = load_logs(requests, accounts, private)
+            data, scored = _score_store(private, fitted, ruleset, date, window, out)
+            rejected = export_quarantine(private, out / "quarantine.parquet")
+        req = counts["requests"]
+        read = f"{req.stored:,} requests"
+        skipped = f"{req.duplicates:,} duplicate and {rejected:,} rejected row(s) skipped" + (
+            f" (reasons in {out / 'quarantine.parquet'})" if rejected else ""
         )
-        data = featurise(store, win)
-        with console.status(f"scoring {data.features.height:,} accounts"):
-            scored = scoring.score_data(fitted, data, ruleset=ruleset)
-        out.mkdir(parents=True, exist_ok=True)
-        scored.accounts.write_parquet(out / "account_scores.parquet")
-        scored.campaigns.write_parquet(out / "campaigns.parquet")
-        scored.rule_hits.write_parquet(out / "rule_hits.parquet")
-        rejected = export_quarantine(store, out / "quarantine.parquet")
-    req = counts["requests"]
     n_flagged = int(scored.accounts["flagged"].sum())
     n_review = int((scored.accounts["status"] == "review").sum())
     n_shadow = int((scored.rule_hits["mode"] == "shadow").sum())
     Console(soft_wrap=True).print(
-        f"Scored {scored.accounts.height:,} accounts from {req.stored:,} requests "
+        f"Scored {scored.accounts.height:,} accounts from {read} "
         f"({data.window.dates[0]}..{data.window.end}) with model {model or 'shipped default'} "
         f"(threshold {fitted.threshold:.3f}, {meta['config']['fpr_budget']:.2%} legitimate FPR "
         f"budget): {n_flagged:,} flagged, {n_review:,} held for review, "
         f"{scored.campaigns.height:,} campaign(s), {n_shadow:,} shadow rule hit(s). "
-        f"{req.duplicates:,} duplicate and {rejected:,} rejected row(s) skipped"
-        + (f" (reasons in {out / 'quarantine.parquet'})" if rejected else "")
-        + f". Wrote {out}/account_scores.parquet, campaigns.parquet and rule_hits.parquet."
+        f"{skipped}. Wrote {out}/account_scores.parquet, campaigns.parquet and rule_hits.parquet."
     )
     warning = scoring.traffic_warning(fitted, scored.accounts)
     if warning:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def _score_store(store: Path, fitted, ruleset, date: str | None, window: str | None, out: Path):
+    """Featurise the window of `store` (all of it unless --date/--window), score it and write
+    the three result files to `out`."""
+    from detector.pipeline import featurise as featurise_mod
+    from detector.pipeline import scoring
+
+    whole = featurise_mod.span(store)
+    if whole is None:
+        raise fail(f"{store}: the store holds no requests")
+    win = (
+        whole
+        if date is None and window is None
+        else parse_window(date or whole.end, window or f"{whole.days}d")
+    )
+    data = featurise(store, win)
+    with console.status(f"scoring {data.features.height:,} accounts"):
+        scored = scoring.score_data(fitted, data, ruleset=ruleset)
+    out.mkdir(parents=True, exist_ok=True)
+    scored.accounts.write_parquet(out / "account_scores.parquet")
+    scored.campaigns.write_parquet(out / "campaigns.parquet")
+    scored.rule_hits.write_parquet(out / "rule_hits.parquet")
+    return data, scored
 
 
 @app.command()

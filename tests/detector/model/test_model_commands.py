@@ -212,3 +212,56 @@ def test_score_warns_when_it_flags_far_more_than_in_validation(unseen, tmp_path)
     assert "distillguard train" in warned.output
     calm = _score([*args, "--accounts", unseen / "accounts.parquet"])
     assert "flagged in validation" not in calm.output
+
+
+def test_score_on_a_store_matches_score_on_its_logs_without_reingesting(unseen, tmp_path):
+    store = tmp_path / "store"
+    ingested = runner.invoke(
+        app,
+        ["ingest", str(unseen / "requests.parquet"), str(unseen / "accounts.parquet")]
+        + ["--store", str(store)],
+    )
+    assert ingested.exit_code == 0, ingested.output
+    files = sorted((store / "requests").rglob("*.parquet"))
+    stamps = [f.stat().st_mtime_ns for f in files]
+    logs, stored = tmp_path / "logs", tmp_path / "stored"
+    _score(
+        ["--requests", unseen / "requests.parquet", "--accounts", unseen / "accounts.parquet"]
+        + ["--out", logs]
+    )
+    result = _score(["--store", store, "--out", stored])
+    assert "in store" in result.output and "Nothing re-ingested" in result.output
+    for name in ("account_scores", "campaigns", "rule_hits"):
+        assert pl.read_parquet(stored / f"{name}.parquet").equals(
+            pl.read_parquet(logs / f"{name}.parquet")
+        ), name
+    # the store's request files were only read; the signals it computed are cached in it
+    assert sorted((store / "requests").rglob("*.parquet")) == files
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    cached = {f: f.stat().st_mtime_ns for f in (store / "_derived").rglob("signals-*.parquet")}
+    assert cached
+    again = tmp_path / "again"
+    _score(["--store", store, "--out", again, "--date", "2026-02-06", "--window", "2d"])
+    # reused, not redone
+    assert {
+        f: f.stat().st_mtime_ns for f in (store / "_derived").rglob("signals-*.parquet")
+    } == cached
+    assert (
+        pl.read_parquet(again / "account_scores.parquet").height
+        <= pl.read_parquet(stored / "account_scores.parquet").height
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give either --requests"),
+        (["--requests", "r.parquet", "--store", "s"], "give either --requests"),
+        (["--store", "s", "--accounts", "a.parquet"], "--accounts goes with --requests"),
+        (["--store", "nowhere"], "not a store"),
+    ],
+)
+def test_score_needs_exactly_one_source(tmp_path, args, message):
+    result = runner.invoke(app, ["score", "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 2
+    assert message in result.output
