@@ -19,6 +19,7 @@ from features import adapters, failpoints, sources, store
 from features.adapters import BATCH_FORMATS, Context, Kind, RowError
 from features.adapters.common import WARNINGS
 from features.schema import EXTRA, QUARANTINE_SCHEMA, TABLES
+from features.timing import stage
 from features.validate import Limits, check
 
 Progress = Callable[[int], None]
@@ -280,15 +281,23 @@ def _chunks(path: Path, kind: Kind, opts: Options, inputs: dict | None, served: 
     """(converted chunk, bytes) per chunk of one file; lines that did not parse are rejects."""
     canonical = kind.format == "canonical"
     schema = TABLES[kind.table].arrow_schema(with_extra=False) if canonical else None
-    for chunk in sources.read(path, schema, opts.chunk_lines, opts.parse):
+    chunks = sources.read(path, schema, opts.chunk_lines, opts.parse)
+    while True:
+        with stage("ingest: read and parse"):
+            chunk = next(chunks, None)
+        if chunk is None:
+            return
         if chunk.bulk is not None:
-            yield convert_arrow(kind, chunk.bulk, opts, chunk.locate, chunk.numbers), chunk.n_bytes
+            with stage("ingest: validate"):
+                done = convert_arrow(kind, chunk.bulk, opts, chunk.locate, chunk.numbers)
+            yield done, chunk.n_bytes
             continue
         if served is not None:
             served.update(
                 r["custom_id"] for _, r in chunk.records if isinstance(r.get("custom_id"), str)
             )
-        done = convert_records(kind, chunk.records, opts, inputs)
+        with stage("ingest: validate"):
+            done = convert_records(kind, chunk.records, opts, inputs)
         done.rejects.extend((line.number, reason, line.raw) for line, reason in chunk.failures)
         yield (
             Converted(
@@ -376,13 +385,15 @@ def run(
         failpoints.hit("ingest.staged")
         con = store.connect()
         try:
-            req = store.commit_requests(con, store_path, staging)
+            with stage("ingest: commit requests (deduplicate, partition, write)"):
+                req = store.commit_requests(con, store_path, staging)
             if req.conflicts is not None:
                 staging.write("quarantine", req.conflicts)
             failpoints.hit("ingest.requests_published")
-            acc = store.commit_accounts(con, store_path, staging)
-            failpoints.hit("ingest.accounts_published")
-            store.commit_quarantine(con, store_path, staging)
+            with stage("ingest: commit accounts and quarantine"):
+                acc = store.commit_accounts(con, store_path, staging)
+                failpoints.hit("ingest.accounts_published")
+                store.commit_quarantine(con, store_path, staging)
         finally:
             con.close()
         for name, committed in (("requests", req), ("accounts", acc)):

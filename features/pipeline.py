@@ -24,6 +24,7 @@ from features import store
 from features.aggregate import feature_sql
 from features.schema import REQUESTS
 from features.signals import SIGNALS_VERSION, request_signals, with_signup_subnet
+from features.timing import stage
 
 SIGNAL_INPUTS = [
     c
@@ -101,11 +102,18 @@ def partition_signals(
         for path in files:
             handle = pq.ParquetFile(path)
             columns = [c for c in SIGNAL_INPUTS if c in handle.schema_arrow.names]
-            for batch in handle.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-                table = request_signals(batch).to_arrow()
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema, compression="lz4")
-                writer.write_table(table)
+            batches = handle.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+            while True:
+                with stage("signals: read requests"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                with stage("signals: compute"):
+                    table = request_signals(batch).to_arrow()
+                with stage("signals: write cache"):
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema, compression="lz4")
+                    writer.write_table(table)
                 if progress:
                     progress(batch.num_rows)
     finally:
@@ -176,6 +184,9 @@ def compute(
     with window_relations(store_path, window, progress, memory_limit) as con:
         if con is None:
             return pl.DataFrame()
-        sql = feature_sql("signals", "accounts", window.start_s, window.end_s, "firsts")
-        table: pa.Table = con.sql(sql).to_arrow_table()
+        sql = feature_sql(
+            "signals", "accounts", window.start_s, window.end_s, "firsts", duckdb=True
+        )
+        with stage("features: aggregate"):
+            table: pa.Table = con.sql(sql).to_arrow_table()
     return pl.from_arrow(table)

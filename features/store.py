@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.schema import ACCOUNTS, QUARANTINE_SCHEMA, REQUESTS
+from features.timing import stage
 
 STAGING = "_staging"
 
@@ -84,7 +85,8 @@ class Staging:
         if table.num_rows == 0:
             return
         self._n += 1
-        pq.write_table(table, self.path / f"{kind}-{self._n:06d}.parquet", compression="lz4")
+        with stage("ingest: stage"):
+            pq.write_table(table, self.path / f"{kind}-{self._n:06d}.parquet", compression="lz4")
 
     def glob(self, kind: str) -> str | None:
         return (

@@ -15,6 +15,7 @@ import importlib
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 
 app = typer.Typer(
     help="Find distillation campaigns in an LLM API provider's own traffic.",
@@ -42,6 +44,7 @@ console = Console(stderr=True, soft_wrap=True)
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also log info messages")
     ] = False,
@@ -59,11 +62,33 @@ def _root(
             help="Folder DuckDB spills to (default: a folder in the system temp directory)",
         ),
     ] = None,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Print the wall time of each stage at the end")
+    ] = False,
 ) -> None:
     """Find distillation campaigns in an LLM API provider's own traffic."""
     configure_logging(logging.INFO if verbose else logging.WARNING)
     exit_cleanly_on_sigterm()
     apply_engine_settings(memory_limit, spill_dir)
+    if profile:
+        from features import timing
+
+        started = time.perf_counter()
+        record = ctx.with_resource(timing.recording())
+        ctx.call_on_close(lambda: print_profile(record, time.perf_counter() - started))
+
+
+def print_profile(record, total: float) -> None:
+    """The stages a command went through, with their wall time and share of the whole run."""
+    table = Table(title=f"where the time went ({total:.1f} s wall)", title_justify="left")
+    for column in ("stage", "seconds", "share", "calls"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for name, depth, seconds, calls in record.rows():
+        share = seconds / total if total else 0.0
+        table.add_row("  " * depth + name, f"{seconds:.2f}", f"{share:.0%}", f"{calls:,}")
+    tracked = sum(s for _, depth, s, _ in record.rows() if depth == 0)
+    table.add_row("other (start-up, imports, untimed steps)", f"{total - tracked:.2f}", "", "")
+    console.print(table)
 
 
 def apply_engine_settings(memory_limit: str | None, spill_dir: Path | None) -> None:

@@ -141,6 +141,7 @@ def _score_store(store: Path, fitted, ruleset, date: str | None, window: str | N
     the three result files to `out`."""
     from detector.pipeline import featurise as featurise_mod
     from detector.pipeline import scoring
+    from features.timing import stage
 
     whole = featurise_mod.span(store)
     if whole is None:
@@ -153,10 +154,11 @@ def _score_store(store: Path, fitted, ruleset, date: str | None, window: str | N
     data = featurise(store, win)
     with console.status(f"scoring {data.features.height:,} accounts"):
         scored = scoring.score_data(fitted, data, ruleset=ruleset)
-    out.mkdir(parents=True, exist_ok=True)
-    scored.accounts.write_parquet(out / "account_scores.parquet")
-    scored.campaigns.write_parquet(out / "campaigns.parquet")
-    scored.rule_hits.write_parquet(out / "rule_hits.parquet")
+    with stage("write results"):
+        out.mkdir(parents=True, exist_ok=True)
+        scored.accounts.write_parquet(out / "account_scores.parquet")
+        scored.campaigns.write_parquet(out / "campaigns.parquet")
+        scored.rule_hits.write_parquet(out / "rule_hits.parquet")
     return data, scored
 
 

@@ -24,6 +24,7 @@ from detector.linking.edges import (
 )
 from features.aggregate import newest_model_sql
 from features.registry import NUMERIC
+from features.timing import stage
 
 NEWEST = "CREATE OR REPLACE TEMP VIEW newest AS " + newest_model_sql(
     "firsts", "(SELECT max(t_s) + 1 FROM signals)"
@@ -70,10 +71,12 @@ def link_with(
     frames = []
     for name, sql in edge_queries(cfg).items():
         if name in types:
-            frames.append(run(sql).cast(EDGE_SCHEMA))
+            with stage(f"links: {name}"):
+                frames.append(run(sql).cast(EDGE_SCHEMA))
     if "behaviour" in types:
         columns = [c for c in NUMERIC if c in features.columns]
-        frames.append(behaviour_edges(features, columns, cfg).cast(EDGE_SCHEMA))
+        with stage("links: behaviour"):
+            frames.append(behaviour_edges(features, columns, cfg).cast(EDGE_SCHEMA))
     return pl.concat(frames) if frames else pl.DataFrame(schema=EDGE_SCHEMA)
 
 

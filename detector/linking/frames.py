@@ -51,7 +51,9 @@ def link_frames(
         )
         register(con, signals, accounts)
         features = pl.from_arrow(
-            con.sql(feature_sql("signals", "accounts", start_s, end_s, "firsts")).to_arrow_table()
+            con.sql(
+                feature_sql("signals", "accounts", start_s, end_s, "firsts", duckdb=True)
+            ).to_arrow_table()
         )
         edges = link(con, features, link_cfg)
     finally:

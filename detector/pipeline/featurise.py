@@ -17,6 +17,7 @@ import polars as pl
 from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link, link_with
 from features import pipeline
 from features.aggregate import feature_sql
+from features.timing import stage
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,14 @@ def featurise(
     with pipeline.window_relations(store, window, progress) as con:
         if con is None:
             return None
-        sql = feature_sql("signals", "accounts", window.start_s, window.end_s, "firsts")
-        feats = pl.from_arrow(con.sql(sql).to_arrow_table())
+        sql = feature_sql(
+            "signals", "accounts", window.start_s, window.end_s, "firsts", duckdb=True
+        )
+        with stage("features: aggregate"):
+            feats = pl.from_arrow(con.sql(sql).to_arrow_table())
         edges = link(con, feats, link_cfg)
-        activity = pl.from_arrow(con.sql(ACTIVITY_SQL).to_arrow_table())
+        with stage("activity"):
+            activity = pl.from_arrow(con.sql(ACTIVITY_SQL).to_arrow_table())
     return window_data(window, feats, edges, activity, cluster_cfg)
 
 
@@ -81,7 +86,8 @@ def window_data(window, feats, edges, activity, cluster_cfg=ClusterConfig()) -> 
         ),
         pl.col("n_requests").cast(pl.Int64),
     ).sort("account_id")
-    clusters = cluster(feats["account_id"], edges, cluster_cfg)
+    with stage("clusters (Leiden) and evidence"):
+        clusters = cluster(feats["account_id"], edges, cluster_cfg)
     return WindowData(window, feats, edges, clusters, activity, int(activity["n_requests"].sum()))
 
 

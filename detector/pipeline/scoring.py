@@ -31,6 +31,7 @@ from detector.model import explain
 from detector.model.graph import make_graph, structure
 from detector.model.train import Fitted, predict
 from detector.pipeline.featurise import WindowData
+from features.timing import stage
 
 ACCOUNT_SCORES = {
     "account_id": pl.String,
@@ -111,9 +112,10 @@ def score_window(
             pl.DataFrame(schema=CAMPAIGNS),
             pl.DataFrame(schema=rules.HITS),
         )
-    frame = structure(features, edges, members)
-    graph = make_graph(frame, edges, fitted.prep, with_labels=False)
-    account_logits, campaign_logits = predict(fitted.net, graph.tensors("cpu"))
+    with stage("model: inputs and network"):
+        frame = structure(features, edges, members)
+        graph = make_graph(frame, edges, fitted.prep, with_labels=False)
+        account_logits, campaign_logits = predict(fitted.net, graph.tensors("cpu"))
     scores = fitted.account_calibration(account_logits)
     flagged = scores > fitted.threshold
     cluster_scores = dict(
@@ -121,13 +123,14 @@ def score_window(
     )
     clusters = frame["cluster"].to_list()
     ruleset = rules.load() if ruleset is None else ruleset
-    account_hits = ruleset.run(
-        "accounts",
-        frame.with_columns(
-            pl.Series("model_score", scores, dtype=pl.Float64),
-            pl.Series("model_flagged", flagged, dtype=pl.Boolean),
-        ),
-    )
+    with stage("rules"):
+        account_hits = ruleset.run(
+            "accounts",
+            frame.with_columns(
+                pl.Series("model_score", scores, dtype=pl.Float64),
+                pl.Series("model_flagged", flagged, dtype=pl.Boolean),
+            ),
+        )
     by_rule = ruleset.enforced(account_hits)
     ruled = np.fromiter((a in by_rule for a in graph.ids), dtype=bool, count=len(graph.ids))
     flagged = flagged | ruled
@@ -176,17 +179,19 @@ def score_window(
     reasons: list[list[str]] = [[] for _ in graph.ids]
     campaign_reasons: dict[str, list[str]] = {}
     if explain_flagged and targets.size:
-        attr = explain.attribute(fitted, graph, targets)
-        texts = explain.account_reasons(attr, frame, edges, fitted.prep.medians)
+        with stage("reasons: occlusion"):
+            attr = explain.attribute(fitted, graph, targets)
+        with stage("reasons: texts"):
+            texts = explain.account_reasons(attr, frame, edges, fitted.prep.medians)
+            campaign_reasons = explain.campaign_reasons(
+                attr,
+                [clusters[i] if clusters[i] in reported else None for i in targets],
+                frame,
+                evidence,
+                fitted.prep.medians,
+            )
         for i, text in zip(targets, texts, strict=True):
             reasons[i] = text
-        campaign_reasons = explain.campaign_reasons(
-            attr,
-            [clusters[i] if clusters[i] in reported else None for i in targets],
-            frame,
-            evidence,
-            fitted.prep.medians,
-        )
         for i in np.setdiff1d(everyone, targets):  # beyond the limit: the campaign's reasons
             shared = campaign_reasons.get(clusters[i], [])
             reasons[i] = [

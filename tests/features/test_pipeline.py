@@ -168,3 +168,27 @@ def test_cli_link_writes_clusters_edges_and_evidence(store, tmp_path):
         "evidence",
     }
     assert "cluster" in pl.read_parquet(out / "evidence.parquet").columns
+
+
+def test_duckdb_plan_hint_gives_the_portable_querys_features(tmp_path):
+    from detector.simulate import SimConfig, simulate
+    from features.aggregate import feature_sql
+
+    world = simulate(SimConfig(accounts=80, days=3, seed=11))
+    world.requests.write_parquet(tmp_path / "r.parquet")
+    world.accounts.write_parquet(tmp_path / "a.parquet")
+    ingest.run([tmp_path / "r.parquet", tmp_path / "a.parquet"], tmp_path / "store")
+    window = pipeline.Window.parse(world.requests["ts"].max().date(), "3d")
+    with pipeline.window_relations(tmp_path / "store", window) as con:
+        tables = [
+            pl.from_arrow(
+                con.sql(
+                    feature_sql(
+                        "signals", "accounts", window.start_s, window.end_s, "firsts", duckdb=hint
+                    )
+                ).to_arrow_table()
+            )
+            for hint in (False, True)
+        ]
+    assert tables[0].height > 50
+    assert_frame_equal(tables[0], tables[1])
