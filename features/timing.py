@@ -26,6 +26,14 @@ class Record:
         """(stage, depth, seconds, calls) in first-entered order."""
         return [(n, self.depth[n], s, self.calls[n]) for n, s in self.seconds.items()]
 
+    def as_dict(self, total: float) -> dict:
+        """The record as JSON-ready data, with the run's whole wall time."""
+        stages = [
+            {"stage": n, "depth": d, "seconds": round(s, 4), "calls": c}
+            for n, d, s, c in self.rows()
+        ]
+        return {"wall_seconds": round(total, 4), "stages": stages}
+
 
 _current: Record | None = None
 

@@ -12,6 +12,7 @@ reach stderr.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import signal
 import threading
@@ -65,17 +66,29 @@ def _root(
     profile: Annotated[
         bool, typer.Option("--profile", help="Print the wall time of each stage at the end")
     ] = False,
+    profile_out: Annotated[
+        Path | None,
+        typer.Option(help="Write each stage's wall time as JSON to this file at the end"),
+    ] = None,
 ) -> None:
     """Find distillation campaigns in an LLM API provider's own traffic."""
     configure_logging(logging.INFO if verbose else logging.WARNING)
     exit_cleanly_on_sigterm()
     apply_engine_settings(memory_limit, spill_dir)
-    if profile:
+    if profile or profile_out:
         from features import timing
 
         started = time.perf_counter()
         record = ctx.with_resource(timing.recording())
-        ctx.call_on_close(lambda: print_profile(record, time.perf_counter() - started))
+
+        def report() -> None:
+            total = time.perf_counter() - started
+            if profile:
+                print_profile(record, total)
+            if profile_out:
+                profile_out.write_text(json.dumps(record.as_dict(total), indent=1))
+
+        ctx.call_on_close(report)
 
 
 def print_profile(record, total: float) -> None:
