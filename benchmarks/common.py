@@ -28,7 +28,7 @@ def _peak_kib(pid: int) -> int:
     return 0
 
 
-def measure(argv: list[str], env: dict | None = None) -> Measured:
+def measure(argv: list[str], env: dict | None = None, cwd=None) -> Measured:
     """Run argv to completion; wall seconds and the child's peak resident memory.
 
     Peak memory is sampled from /proc (VmHWM) every 20 ms: getrusage's ru_maxrss would count
@@ -36,7 +36,7 @@ def measure(argv: list[str], env: dict | None = None) -> Measured:
     """
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env, cwd=cwd)
         peak = 0
         while proc.poll() is None:
             peak = max(peak, _peak_kib(proc.pid))
