@@ -46,9 +46,13 @@ FROM read_parquet('{sys.argv[1]}/requests-*.parquet') GROUP BY account_id''').fe
 """
 
 
-def write_requests(rows: int, days: int, folder: Path) -> None:
+def write_requests(rows: int, days: int, folder: Path, distinct: bool = False) -> None:
     """Request files of `rows` simulated requests over `days` days and an accounts file in
-    `folder`. Each file is one world of about a million requests (worlds differ by seed)."""
+    `folder`. Each file is one world of about a million requests (worlds differ by seed).
+    `distinct`: every prompt made unique (a request number appended), the worst case for
+    computing text signals once per distinct prompt; the simulator repeats prompts often."""
+    import polars as pl
+
     from detector.simulate import SimConfig, simulate
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,14 +63,15 @@ def write_requests(rows: int, days: int, folder: Path) -> None:
         cfg = SimConfig(accounts=max(100, take // (per_account_day * days)), days=days)
         world = simulate(SimConfig(**{**cfg.__dict__, "seed": 2000 + seed}))
         requests = world.requests.head(take)
+        if distinct:
+            tag = pl.lit(f" (request {seed}-") + pl.int_range(pl.len()).cast(pl.String) + ")"
+            requests = requests.with_columns(pl.col("prompt").fill_null("") + tag)
         files.append(folder / f"requests-{seed:02d}.parquet")
         requests.write_parquet(files[-1])
         accounts.append(world.accounts)
         n += requests.height
         seed += 1
         print(f"  wrote {files[-1].name}: {requests.height:,} requests", flush=True)
-    import polars as pl
-
     accounts_file = folder / "accounts.parquet"
     pl.concat(accounts).unique("account_id", keep="last").write_parquet(accounts_file)
 
@@ -149,12 +154,15 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE, help="commit to compare with")
     parser.add_argument("--no-baseline", action="store_true", help="this tree only")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--distinct-prompts", action="store_true", help="make every prompt unique (worst case)"
+    )
     args = parser.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="dg-profile-"))
     print(f"machine: {machine()}\nworkdir: {root}", flush=True)
-    data = root / f"requests-{args.rows}-{args.days}d"
+    data = root / f"requests-{args.rows}-{args.days}d{'-distinct' if args.distinct_prompts else ''}"
     if not (data / "accounts.parquet").exists():
-        write_requests(args.rows, args.days, data)
+        write_requests(args.rows, args.days, data, args.distinct_prompts)
     files = sorted(str(f) for f in data.glob("requests-*.parquet"))
     accounts = str(data / "accounts.parquet")
     import polars as pl
@@ -203,7 +211,11 @@ def main() -> None:
             results.append(("score --store (signals cached, no re-ingest)", name, m))
             profiles["score --store"] = json.loads(prof.read_text())
     bare = results[0][2].seconds
-    print(f"\n{n:,} requests over {args.days} day(s), {len(files)} file(s)\n")
+    distinct = pl.scan_parquet(files).select(pl.col("prompt").n_unique()).collect().item()
+    print(
+        f"\n{n:,} requests over {args.days} day(s), {len(files)} file(s), "
+        f"{distinct / n:.0%} of prompts distinct\n"
+    )
     print(
         table(
             [

@@ -251,3 +251,23 @@ def test_jsonl_extra_object_is_merged(jsonl, tmp_path):
         f"SELECT extra FROM read_parquet('{requests_glob(tmp_path / 's')}')"
     ).fetchall()
     assert extra == '{"a":1,"b":2}'
+
+
+def test_a_run_mixing_new_repeated_and_conflicting_ids_keeps_the_first_seen_rows(tmp_path):
+    from tests.conftest import write_jsonl
+
+    store = tmp_path / "s"
+    ingest.run([write_jsonl(tmp_path / "1.jsonl", [req(i) for i in range(10)])], store)
+    second = [req(i) for i in range(5, 15)]  # 5-9 stored already, 10-14 new
+    second[2] = req(7, prompt="changed")  # conflicts with the stored row 7
+    second += [req(12), req(13, prompt="other")]  # a retried 12, a conflicting 13
+    counts = ingest.run([write_jsonl(tmp_path / "2.jsonl", second)], store).counts["requests"]
+    assert (counts.read, counts.stored, counts.duplicates) == (12, 5, 5)
+    assert (counts.quarantined, counts.conflicting) == (2, 2)
+    assert counts.reconciles
+    rows = {r[0]: r for r in store_rows(store)}
+    assert sorted(rows) == sorted(f"r{i}" for i in range(15))
+    prompts = duckdb.sql(f"SELECT request_id, prompt FROM read_parquet('{requests_glob(store)}')")
+    by_id = dict(prompts.fetchall())
+    assert by_id["r7"] == "prompt 7" and by_id["r13"] == "prompt 13"
+    assert [line for line, _ in quarantined(store)] == [3, 12]
