@@ -125,7 +125,7 @@ def _script(prompts: pl.DataFrame) -> pl.Series:
     chain = pl.lit("latin")
     for name, pattern in reversed(SCRIPTS):
         chain = pl.when(head.str.contains(pattern)).then(pl.lit(name)).otherwise(chain)
-    script = pl.Series("script", ["latin"], pl.String).extend_constant("latin", prompts.height - 1)
+    script = pl.repeat("latin", prompts.height, dtype=pl.String, eager=True).alias("script")
     if wide.len():
         script = script.scatter(wide, prompts[wide].select(chain).to_series())
     return script

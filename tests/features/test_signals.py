@@ -143,3 +143,11 @@ def test_script_scan_on_non_ascii_rows_matches_every_row(prompts):
         chain = pl.when(head.str.contains(pattern)).then(pl.lit(name)).otherwise(chain)
     frame = pl.DataFrame({"prompt": prompts})
     assert _script(frame).to_list() == frame.select(chain).to_series().to_list()
+
+
+def test_an_empty_batch_has_the_signal_columns():
+    empty = pl.DataFrame(schema={"request_id": pl.String, "prompt": pl.String})
+    out = request_signals(empty)
+    assert out.height == 0
+    assert {"script", *TEXT_SIGNALS} <= set(out.columns)
+    assert out.schema["script"] == pl.String
