@@ -16,22 +16,12 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from benchmarks.common import machine, measure
+from benchmarks.common import bare_scan, machine, measure
 from detector.simulate import SimConfig, simulate
 from features import ingest
 
 CLI = [sys.executable, "-m", "detector.cli"]
 DAYS = 7
-BARE_SCAN = """
-import sys, duckdb
-con = duckdb.connect()
-con.execute("SET memory_limit='4GB'")
-con.sql(f'''SELECT account_id, count(*), sum(length(prompt)), sum(length(system)), max(ts),
-  count(DISTINCT source_ip), count(DISTINCT api_key_id), count(DISTINCT user_agent),
-  count(DISTINCT request_model), sum(usage_input_tokens), sum(usage_output_tokens), sum(n_tools),
-  sum(thinking_budget_tokens), sum(status_code), count(end_user_id), count(session_id)
-FROM read_parquet('{sys.argv[1]}/requests/*/*.parquet') GROUP BY account_id''').fetchall()
-"""
 
 
 def build_store(rows: int, root: Path) -> tuple[Path, int, float]:
@@ -73,7 +63,7 @@ def main() -> None:
     for rows in [int(s) for s in args.sizes.split(",")]:
         store, n, chars = build_store(rows, root)
         end = (SimConfig().start + timedelta(days=DAYS - 1)).date().isoformat()
-        bare = measure([sys.executable, "-c", BARE_SCAN, str(store)])
+        bare = measure(bare_scan(f"{store}/requests/*/*.parquet"))
         contenders = [("bare DuckDB scan (floor)", bare)]
         shutil.rmtree(store / "_derived", ignore_errors=True)
         argv = [*CLI, "features", "--store", str(store), "--date", end, "--window", f"{DAYS}d"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -46,6 +47,24 @@ def measure(argv: list[str], env: dict | None = None, cwd=None) -> Measured:
             errors.seek(0)
             raise RuntimeError(f"{argv} failed: {errors.read().decode()[-2000:]}")
     return Measured(seconds, peak / 1024)
+
+
+BARE_SCAN = """
+import sys, duckdb
+con = duckdb.connect()
+con.execute("SET memory_limit='4GB'")
+con.sql(f'''SELECT account_id, count(*), sum(length(prompt)), sum(length(system)), max(ts),
+  count(DISTINCT source_ip), count(DISTINCT api_key_id), count(DISTINCT user_agent),
+  count(DISTINCT request_model), sum(usage_input_tokens), sum(usage_output_tokens), sum(n_tools),
+  sum(thinking_budget_tokens), sum(status_code), count(end_user_id), count(session_id)
+FROM read_parquet('{sys.argv[1]}') GROUP BY account_id''').fetchall()
+"""
+
+
+def bare_scan(glob: str) -> list[str]:
+    """argv of the floor every feature benchmark compares with: DuckDB reads and decodes the
+    request columns the features need (files matching `glob`) and does one group-by."""
+    return [sys.executable, "-c", BARE_SCAN, glob]
 
 
 def machine() -> str:

@@ -29,21 +29,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import Measured, machine, measure
+from benchmarks.common import Measured, bare_scan, machine, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_FILE = 1_000_000
 BASELINE = "1f054f2"
-BARE_SCAN = """
-import sys, duckdb
-con = duckdb.connect()
-con.execute("SET memory_limit='4GB'")
-con.sql(f'''SELECT account_id, count(*), sum(length(prompt)), sum(length(system)), max(ts),
-  count(DISTINCT source_ip), count(DISTINCT api_key_id), count(DISTINCT user_agent),
-  count(DISTINCT request_model), sum(usage_input_tokens), sum(usage_output_tokens), sum(n_tools),
-  sum(thinking_budget_tokens), sum(status_code), count(end_user_id), count(session_id)
-FROM read_parquet('{sys.argv[1]}/requests-*.parquet') GROUP BY account_id''').fetchall()
-"""
 
 
 def write_requests(rows: int, days: int, folder: Path, distinct: bool = False) -> None:
@@ -175,7 +165,7 @@ def main() -> None:
         trees.insert(0, (f"baseline {args.baseline}", baseline_tree(args.baseline, root / "base")))
     results: list[tuple[str, str, Measured]] = []
     results.append(
-        ("bare DuckDB scan (floor)", "", measure([sys.executable, "-c", BARE_SCAN, str(data)]))
+        ("bare DuckDB scan (floor)", "", measure(bare_scan(f"{data}/requests-*.parquet")))
     )
     profiles: dict[str, dict] = {}
     for name, tree in trees:
