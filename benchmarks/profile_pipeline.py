@@ -226,6 +226,10 @@ def main() -> None:
         a = pl.read_parquet(root / "features-base.parquet")
         b = pl.read_parquet(root / f"features-{ROOT.name}.parquet")
         print(f"\nfeature tables of baseline and this tree identical: {a.equals(b)}")
+        for name in ("account_scores", "campaigns"):
+            a = pl.read_parquet(root / "out-base" / f"{name}.parquet")
+            b = pl.read_parquet(root / f"out-{ROOT.name}" / f"{name}.parquet")
+            print(f"{name} of `score --requests`, baseline and this tree identical: {a.equals(b)}")
     for name, prof in profiles.items():
         rows = [
             ("&nbsp;&nbsp;" * s["depth"] + s["stage"], f"{s['seconds']:.2f}", s["calls"])
