@@ -85,8 +85,10 @@ def cli(tree: Path, *args: str) -> tuple[list[str], dict]:
 
 def run(label: str, tree: Path, *args: str, cwd: Path | None = None) -> Measured:
     argv, env = cli(tree, *args)
-    print(f"  {label} ...", flush=True)
-    return measure(argv, env=env, cwd=cwd or tree)
+    print(f"  {label} ...", end=" ", flush=True)
+    done = measure(argv, env=env, cwd=cwd or tree)
+    print(f"{done.seconds:.1f} s, peak {done.peak_rss_mb:,.0f} MB", flush=True)
+    return done
 
 
 def signals_by_kind(store: Path) -> list[tuple[str, float]]:
@@ -183,7 +185,8 @@ def main() -> None:
         results.append(("features, cold", name, m))
         m = run(f"{name}: features cached", tree, *argv, "--out", str(feats))
         results.append(("features, signals cached", name, m))
-        args_req = ["score", "--requests", *files, "--accounts", accounts, "--out", str(out)]
+        given = [arg for f in files for arg in ("--requests", f)]
+        args_req = ["score", *given, "--accounts", accounts, "--out", str(out)]
         prof = root / f"score-requests-{tree.name}.json"
         extra = ["--profile-out", str(prof)] if tree == ROOT else []
         m = run(f"{name}: score --requests", tree, *extra, *args_req)
