@@ -29,6 +29,7 @@ from detector.alerts import webhooks
 from detector.model import artifact
 from detector.pipeline import casefile, featurise, scoring
 from features import failpoints, pipeline
+from features.timing import stage
 from features.version import FEATURE_SET
 
 
@@ -93,7 +94,8 @@ def run_date(
         if data is None:
             raise NoData(f"{store}: no requests between {window.dates[0]} and {day}")
         scored = scoring.score_data(fitted, data, ruleset=ruleset)
-        case = _case_file(folder, window, data, scored)
+        with stage("case file (daily and hourly activity, samples)"):
+            case = _case_file(folder, window, data, scored)
         failpoints.hit("nightly.scored")
     except NoData:
         raise
@@ -116,7 +118,8 @@ def run_date(
                 name: frame.with_columns(rename) if "campaign_id" in frame.columns else frame
                 for name, frame in case.items()
             }
-            replace_night(con, day, frames)
+            with stage("warehouse: replace the night"):
+                replace_night(con, day, frames)
             at = datetime.combine(day, dtime(23, 59, 59), UTC)
             webhooks.enqueue(con, endpoints, events, at)
             con.execute(
