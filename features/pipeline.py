@@ -96,7 +96,10 @@ def partition_signals(
             progress(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{target.name}.tmp"
+    _sweep_dead_writers(out_dir)
+    # per process: `score --store` and `nightly` may compute the same day at once; each writes
+    # its own file and the last rename wins (both hold the same rows)
+    tmp = out_dir / f".{target.name}.{os.getpid()}.tmp"
     writer = None
     try:
         for path in files:
@@ -126,6 +129,20 @@ def partition_signals(
         if stale != target:
             stale.unlink()
     return target
+
+
+def _sweep_dead_writers(out_dir: Path) -> None:
+    """Remove signal files left half-written by a process that no longer runs."""
+    for leftover in out_dir.glob(".signals-*.tmp"):
+        try:
+            pid = int(leftover.suffixes[-2].lstrip("."))
+            os.kill(pid, 0)
+        except (ValueError, IndexError):
+            leftover.unlink(missing_ok=True)  # not a writer's name: an older version's leftover
+        except ProcessLookupError:
+            leftover.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def count_rows(store_path: Path, window: Window) -> int:

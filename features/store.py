@@ -68,13 +68,19 @@ def locked(store: Path):
         yield
 
 
+PUBLISHED = ("requests", "accounts", "quarantine")
+"""The folders ingest publishes into. `_derived/` is the readers' (features, nightly, score
+--store): they write it without the store's lock and clear their own leftovers."""
+
+
 class Staging:
     """Rows of one run, written as numbered Parquet files before the commit."""
 
     def __init__(self, store: Path) -> None:
         shutil.rmtree(store / STAGING, ignore_errors=True)
-        for leftover in store.glob("*/**/.*.tmp"):  # a publish killed between write and rename
-            leftover.unlink(missing_ok=True)
+        for folder in PUBLISHED:  # a publish killed between write and rename
+            for leftover in (store / folder).glob("**/.*.tmp"):
+                leftover.unlink(missing_ok=True)
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.path = store / STAGING / self.run_id
         self.path.mkdir(parents=True)

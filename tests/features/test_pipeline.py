@@ -192,3 +192,32 @@ def test_duckdb_plan_hint_gives_the_portable_querys_features(tmp_path):
         ]
     assert tables[0].height > 50
     assert_frame_equal(tables[0], tables[1])
+
+
+def test_signal_writers_leftovers_are_swept_only_when_their_process_is_gone(store, tmp_path):
+    import subprocess
+    import sys
+
+    out_dir = store / "_derived" / f"signals-v{pipeline.SIGNALS_VERSION}" / "dt=2026-03-02"
+    out_dir.mkdir(parents=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = out_dir / f".signals-0123456789abcdef.parquet.{int(finished.stdout)}.tmp"
+    old_style = out_dir / ".signals-0123456789abcdef.parquet.tmp"
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = out_dir / f".signals-0123456789abcdef.parquet.{alive.pid}.tmp"
+        for leftover in (dead, old_style, busy):
+            leftover.write_bytes(b"half written")
+        ingest.run([write_jsonl(tmp_path / "more.jsonl", [req(100, 2)])], store)
+        assert busy.exists(), "ingest swept a reader's file in _derived"
+        assert pipeline.partition_signals(store, date(2026, 3, 2)) is not None
+        assert busy.exists(), "a live writer's file was swept"
+        assert not dead.exists() and not old_style.exists()
+    finally:
+        alive.kill()
+        alive.wait()
