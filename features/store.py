@@ -168,13 +168,13 @@ def commit_requests(con: duckdb.DuckDBPyConnection, store: Path, staging: Stagin
     stored_ids = "SELECT NULL::VARCHAR AS request_id WHERE false"
     seen = "SELECT NULL::VARCHAR AS request_id, NULL::UBIGINT AS h WHERE false"
     if _files(existing, "*/*.parquet"):
-        stored = f"read_parquet('{existing}/*/*.parquet', hive_partitioning=false) AS s"
+        published = f"read_parquet('{existing}/*/*.parquet', hive_partitioning=false) AS s"
         stored_ids = (
-            f"SELECT DISTINCT request_id FROM {stored} "
+            f"SELECT DISTINCT request_id FROM {published} "
             "WHERE request_id IN (SELECT request_id FROM staged_ids)"
         )
         seen = (
-            f"SELECT s.request_id, min({content}) AS h FROM {stored} "
+            f"SELECT s.request_id, min({content}) AS h FROM {published} "
             "WHERE s.request_id IN (SELECT request_id FROM repeated WHERE in_store) "
             "GROUP BY s.request_id"
         )
