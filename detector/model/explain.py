@@ -127,7 +127,7 @@ def account_reasons(
 ) -> list[list[str]]:
     """Human-readable reasons per target: top features and links by score contribution."""
     ids = frame["account_id"].to_list()
-    linked = _link_summary(edges)
+    linked = _link_summary(edges, [ids[i] for i in attr.targets])
     feature_share, link_share = attr.shares()
     out = []
     for row, i in enumerate(attr.targets):
@@ -173,9 +173,12 @@ def campaign_reasons(
     with the members' median value, and the link types that hold it together."""
     out: dict[str, list[str]] = {}
     clusters = np.asarray(member_cluster, dtype=object)
+    feature_share = attr.shares()[0]
+    by_cluster = evidence.partition_by("cluster", as_dict=True, maintain_order=True)
+    no_evidence = evidence.clear()
     for name in sorted({c for c in member_cluster if c is not None}):
         rows = np.flatnonzero(clusters == name)
-        mean = attr.shares()[0][rows].mean(axis=0)
+        mean = feature_share[rows].mean(axis=0)
         idx = attr.targets[rows]
         reasons = []
         for j in [j for j in np.argsort(-mean) if not attr.names[j].startswith("deg_")][
@@ -190,7 +193,8 @@ def campaign_reasons(
                 f"{_fmt(medians.get(feature, 0.0))} ({MEANING.get(feature, feature)}; "
                 f"weight {mean[j]:.0%})"
             )
-        for ev in evidence.filter(pl.col("cluster") == name).head(top_links).iter_rows(named=True):
+        held = by_cluster.get((name,), no_evidence)
+        for ev in held.head(top_links).iter_rows(named=True):
             values = ", ".join(ev["top_values"][:2])
             reasons.append(
                 f"{ev['n_edges']} link(s): {EDGE_TYPES[ev['edge_type']].meaning}"
@@ -200,9 +204,12 @@ def campaign_reasons(
     return out
 
 
-def _link_summary(edges: pl.DataFrame) -> dict[tuple[str, str], tuple[int, str | None]]:
+def _link_summary(
+    edges: pl.DataFrame, accounts: list[str] | None = None
+) -> dict[tuple[str, str], tuple[int, str | None]]:
     """Per (account, link type): how many links, and the example a reason quotes: the evidence
-    of its heaviest link of that type, ties broken by the text, so reruns quote the same one."""
+    of its heaviest link of that type, ties broken by the text, so reruns quote the same one.
+    With `accounts`, only theirs (the accounts being explained, not every end of every edge)."""
     columns = ("edge_type", "weight", "evidence")
     ends = pl.concat(
         [
@@ -210,6 +217,8 @@ def _link_summary(edges: pl.DataFrame) -> dict[tuple[str, str], tuple[int, str |
             edges.select(pl.col("dst").alias("account_id"), *columns),
         ]
     )
+    if accounts is not None:
+        ends = ends.filter(pl.col("account_id").is_in(accounts))
     n = ends.group_by("account_id", "edge_type").len("n")
     example = (
         ends.drop_nulls("evidence")
