@@ -136,13 +136,10 @@ def _sweep_dead_writers(out_dir: Path) -> None:
     for leftover in out_dir.glob(".signals-*.tmp"):
         try:
             pid = int(leftover.suffixes[-2].lstrip("."))
-            os.kill(pid, 0)
         except (ValueError, IndexError):
-            leftover.unlink(missing_ok=True)  # not a writer's name: an older version's leftover
-        except ProcessLookupError:
+            pid = None  # not a writer's name: an older version's leftover
+        if pid is None or store.process_gone(pid):
             leftover.unlink(missing_ok=True)
-        except PermissionError:
-            pass  # alive, another user's
 
 
 def count_rows(store_path: Path, window: Window) -> int:
@@ -201,9 +198,13 @@ def compute(
     with window_relations(store_path, window, progress, memory_limit) as con:
         if con is None:
             return pl.DataFrame()
-        sql = feature_sql(
-            "signals", "accounts", window.start_s, window.end_s, "firsts", duckdb=True
-        )
-        with stage("features: aggregate"):
-            table: pa.Table = con.sql(sql).to_arrow_table()
+        return aggregate(con, window)
+
+
+def aggregate(con: duckdb.DuckDBPyConnection, window: Window) -> pl.DataFrame:
+    """Per-account features of the window, from the relations `window_relations` opened
+    (DuckDB's plan: the signals are read where the query needs them, not materialised)."""
+    sql = feature_sql("signals", "accounts", window.start_s, window.end_s, "firsts", duckdb=True)
+    with stage("features: aggregate"):
+        table: pa.Table = con.sql(sql).to_arrow_table()
     return pl.from_arrow(table)

@@ -396,9 +396,17 @@ def _sweep(folder: Path) -> None:
         pid = int((folder / OWNER).read_text())
     except (OSError, ValueError):
         return  # not ours to judge (no owner file): leave it
+    if process_gone(pid):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process `pid` runs any more (one of another user's counts as running), so
+    what it left half-written can be removed."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        shutil.rmtree(folder, ignore_errors=True)
+        return True
     except PermissionError:
         pass  # alive, another user's
+    return False

@@ -16,7 +16,6 @@ import polars as pl
 
 from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link, link_with
 from features import pipeline
-from features.aggregate import feature_sql
 from features.timing import stage
 
 
@@ -55,11 +54,7 @@ def featurise(
     with pipeline.window_relations(store, window, progress) as con:
         if con is None:
             return None
-        sql = feature_sql(
-            "signals", "accounts", window.start_s, window.end_s, "firsts", duckdb=True
-        )
-        with stage("features: aggregate"):
-            feats = pl.from_arrow(con.sql(sql).to_arrow_table())
+        feats = pipeline.aggregate(con, window)
         edges = link(con, feats, link_cfg)
         with stage("activity"):
             activity = pl.from_arrow(con.sql(ACTIVITY_SQL).to_arrow_table())
