@@ -1,8 +1,11 @@
 """Store -> per-request signals -> per-account features over a window, streaming.
 
-Signals are computed batch by batch from each day partition and cached beside the store
-(STORE/_derived/signals-vN/dt=.../signals.parquet), keyed by the partition's files, so a nightly
-7-day window recomputes only the new day. The aggregation runs in DuckDB over the cached files.
+Signals are computed batch by batch from each file ingest published and cached beside the store
+(STORE/_derived/signals-vN/dt=.../signals-<file>-<key>.parquet), keyed by that file's name, size
+and modification time. Ingest only ever adds files, so a run recomputes only what was ingested
+since the last one: the new day for a nightly 7-day window, the new hour's files for an hourly
+run, and late rows for an earlier day in the file that brought them. The aggregation runs in
+DuckDB over the cached files.
 """
 
 from __future__ import annotations
@@ -36,14 +39,24 @@ BATCH_ROWS = 250_000
 
 @dataclass(frozen=True)
 class Window:
-    """Days [end - days + 1, end], inclusive, in UTC."""
+    """Days [end - days + 1, end], inclusive, in UTC; or, with `until` (an hourly run's
+    window), the `days` * 24 hours before that instant."""
 
     end: date
     days: int
+    until: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.days < 1:
             raise ValueError(f"window days must be at least 1, got {self.days}")
+        if self.until is not None and self.until.tzinfo is None:
+            raise ValueError("a window's `until` must be timezone-aware (UTC)")
+
+    @classmethod
+    def ending(cls, until: datetime, days: int) -> Window:
+        """The `days` * 24 hours before `until`; `end` is the day of its last instant."""
+        last = (until - timedelta(microseconds=1)).astimezone(UTC).date()
+        return cls(last, days, until.astimezone(UTC))
 
     @classmethod
     def parse(cls, end: str | date, window: str | int) -> Window:
@@ -62,73 +75,81 @@ class Window:
 
     @property
     def dates(self) -> list[date]:
-        return [self.end - timedelta(days=i) for i in range(self.days - 1, -1, -1)]
+        """The day partitions the window touches."""
+        first = datetime.fromtimestamp(self.start_s, UTC).date()
+        return [first + timedelta(days=i) for i in range((self.end - first).days + 1)]
 
     @property
     def start_s(self) -> float:
-        return datetime.combine(self.dates[0], datetime.min.time(), UTC).timestamp()
+        if self.until is not None:
+            return self.end_s - self.days * 86400.0
+        first = self.end - timedelta(days=self.days - 1)
+        return datetime.combine(first, datetime.min.time(), UTC).timestamp()
 
     @property
     def end_s(self) -> float:
+        if self.until is not None:
+            return self.until.timestamp()
         return self.start_s + self.days * 86400.0
 
 
-def _fingerprint(files: list[Path]) -> str:
-    h = hashlib.sha256(SIGNALS_VERSION.encode())
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+def _fingerprint(path: Path) -> str:
+    st = path.stat()
+    key = f"{SIGNALS_VERSION}:{path.name}:{st.st_size}:{st.st_mtime_ns}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def partition_signals(
     store_path: Path, day: date, progress: Callable[[int], None] | None = None
-) -> Path | None:
-    """The signals file of one day partition, computed (streaming) unless cached and current."""
+) -> list[Path]:
+    """The signals files of one day partition, one per request file, each computed
+    (streaming) unless cached and current; stale ones (of files no longer there) are removed."""
     files = sorted((store_path / "requests" / f"dt={day.isoformat()}").glob("*.parquet"))
     if not files:
-        return None
+        return []
     out_dir = store_path / "_derived" / f"signals-v{SIGNALS_VERSION}" / f"dt={day.isoformat()}"
-    key = _fingerprint(files)
-    target = out_dir / f"signals-{key}.parquet"
-    if target.exists():
-        if progress:
-            progress(sum(pq.ParquetFile(f).metadata.num_rows for f in files))
-        return target
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _sweep_dead_writers(out_dir)
-    # per process: `score --store` and `nightly` may compute the same day at once; each writes
-    # its own file and the last rename wins (both hold the same rows)
-    tmp = out_dir / f".{target.name}.{os.getpid()}.tmp"
+    targets = [out_dir / f"signals-{f.stem}-{_fingerprint(f)}.parquet" for f in files]
+    for source, target in zip(files, targets, strict=True):
+        if target.exists():
+            if progress:
+                progress(pq.ParquetFile(source).metadata.num_rows)
+            continue
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _sweep_dead_writers(out_dir)
+        _file_signals(source, target, progress)
+    for stale in set(out_dir.glob("signals-*.parquet")) - set(targets):
+        stale.unlink(missing_ok=True)
+    return [t for t in targets if t.exists()]
+
+
+def _file_signals(source: Path, target: Path, progress: Callable[[int], None] | None) -> None:
+    """Write the signals of one request file to `target`, batch by batch."""
+    # per process: `score --store` and `nightly` may compute the same file at once; each
+    # writes its own temporary file and the last rename wins (both hold the same rows)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    handle = pq.ParquetFile(source)
+    columns = [c for c in SIGNAL_INPUTS if c in handle.schema_arrow.names]
+    batches = handle.iter_batches(batch_size=BATCH_ROWS, columns=columns)
     writer = None
     try:
-        for path in files:
-            handle = pq.ParquetFile(path)
-            columns = [c for c in SIGNAL_INPUTS if c in handle.schema_arrow.names]
-            batches = handle.iter_batches(batch_size=BATCH_ROWS, columns=columns)
-            while True:
-                with stage("signals: read requests"):
-                    batch = next(batches, None)
-                if batch is None:
-                    break
-                with stage("signals: compute"):
-                    table = request_signals(batch).to_arrow()
-                with stage("signals: write cache"):
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, table.schema, compression="lz4")
-                    writer.write_table(table)
-                if progress:
-                    progress(batch.num_rows)
+        while True:
+            with stage("signals: read requests"):
+                batch = next(batches, None)
+            if batch is None:
+                break
+            with stage("signals: compute"):
+                table = request_signals(batch).to_arrow()
+            with stage("signals: write cache"):
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, compression="lz4")
+                writer.write_table(table)
+            if progress:
+                progress(batch.num_rows)
     finally:
         if writer is not None:
             writer.close()
-    if writer is None:
-        return None
-    os.replace(tmp, target)
-    for stale in out_dir.glob("signals-*.parquet"):
-        if stale != target:
-            stale.unlink()
-    return target
+    if writer is not None:  # a file without rows has no signals to cache
+        os.replace(tmp, target)
 
 
 def _sweep_dead_writers(out_dir: Path) -> None:
@@ -163,7 +184,7 @@ def window_relations(
     `signals`: the window's request signals; `accounts`: the latest accounts table with
     `signup_subnet`; `firsts`: each model's first appearance in the whole store.
     """
-    files = [f for day in window.dates if (f := partition_signals(store_path, day, progress))]
+    files = [f for day in window.dates for f in partition_signals(store_path, day, progress)]
     if not files:
         yield None
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -66,7 +66,37 @@ def test_signal_cache_is_reused_and_refreshed(store):
     ingest.run([write_jsonl(store.parent / "more.jsonl", [req(100, 5)])], store)
     updated = pipeline.compute(store, window)
     assert updated["n_requests"].sum() == first["n_requests"].sum() + 1
-    assert len(list((store / "_derived").rglob("signals-*.parquet"))) == 5
+    # one signals file per ingested file: the new file's signals were computed, no other
+    now = sorted((store / "_derived").rglob("signals-*.parquet"))
+    assert len(now) == 6
+    assert {p: p.stat().st_mtime_ns for p in cached} == stamps
+
+
+def test_signals_of_each_file_equal_those_of_the_whole_day(store):
+    """Caching per ingested file changes nothing a window's features hold: late rows for an
+    earlier day land in a file of their own and are counted where they belong."""
+    window = pipeline.Window(date(2026, 3, 5), 5)
+    late = [req(200 + i, 2) for i in range(3)]
+    ingest.run([write_jsonl(store.parent / "late.jsonl", late)], store)
+    split = pipeline.compute(store, window)
+    assert len(list((store / "requests" / "dt=2026-03-02").glob("*.parquet"))) == 2
+    whole = store.parent / "whole"
+    rows = [req(i, 1 + i % 5) for i in range(40)] + late
+    ingest.run([write_jsonl(store.parent / "all.jsonl", rows)], whole)
+    assert_frame_equal(split.sort("account_id"), pipeline.compute(whole, window).sort("account_id"))
+
+
+def test_an_hour_window_covers_the_days_it_touches():
+    until = datetime(2026, 3, 5, 13, tzinfo=UTC)
+    w = pipeline.Window.ending(until, 1)
+    assert w.dates == [date(2026, 3, 4), date(2026, 3, 5)]
+    assert (w.start_s, w.end_s) == (until.timestamp() - 86400, until.timestamp())
+    midnight = pipeline.Window.ending(datetime(2026, 3, 6, tzinfo=UTC), 2)
+    assert midnight.dates == pipeline.Window(date(2026, 3, 5), 2).dates
+    assert (midnight.start_s, midnight.end_s) == (
+        pipeline.Window(date(2026, 3, 5), 2).start_s,
+        pipeline.Window(date(2026, 3, 5), 2).end_s,
+    )
 
 
 def test_windows_of_different_lengths(store):
@@ -215,7 +245,7 @@ def test_signal_writers_leftovers_are_swept_only_when_their_process_is_gone(stor
             leftover.write_bytes(b"half written")
         ingest.run([write_jsonl(tmp_path / "more.jsonl", [req(100, 2)])], store)
         assert busy.exists(), "ingest swept a reader's file in _derived"
-        assert pipeline.partition_signals(store, date(2026, 3, 2)) is not None
+        assert pipeline.partition_signals(store, date(2026, 3, 2))
         assert busy.exists(), "a live writer's file was swept"
         assert not dead.exists() and not old_style.exists()
     finally:
