@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link, link_with
+from detector.pipeline import surges
 from features import pipeline
 from features.timing import stage
 
@@ -29,6 +30,7 @@ class WindowData:
     clusters: Clusters
     activity: pl.DataFrame  # account_id, first_seen, last_seen, n_requests
     n_requests: int
+    recent: pl.DataFrame | None = None  # surges.PER_ACCOUNT: the window's last hours
 
 
 def span(store: Path) -> pipeline.Window | None:
@@ -58,7 +60,11 @@ def featurise(
         edges = link(con, feats, link_cfg)
         with stage("activity"):
             activity = pl.from_arrow(con.sql(ACTIVITY_SQL).to_arrow_table())
-    return window_data(window, feats, edges, activity, cluster_cfg)
+        with stage("surges: recent activity"):
+            recent = pl.from_arrow(
+                con.sql(surges.account_sql(window.start_s, window.end_s)).to_arrow_table()
+            )
+    return window_data(window, feats, edges, activity, cluster_cfg, recent)
 
 
 ACTIVITY_SQL = (
@@ -67,7 +73,9 @@ ACTIVITY_SQL = (
 )
 
 
-def window_data(window, feats, edges, activity, cluster_cfg=ClusterConfig()) -> WindowData | None:
+def window_data(
+    window, feats, edges, activity, cluster_cfg=ClusterConfig(), recent=None
+) -> WindowData | None:
     """Clusters the linked accounts and assembles the window (any engine's outputs)."""
     if feats.is_empty():
         return None
@@ -83,7 +91,9 @@ def window_data(window, feats, edges, activity, cluster_cfg=ClusterConfig()) -> 
     ).sort("account_id")
     with stage("clusters (Leiden) and evidence"):
         clusters = cluster(feats["account_id"], edges, cluster_cfg)
-    return WindowData(window, feats, edges, clusters, activity, int(activity["n_requests"].sum()))
+    return WindowData(
+        window, feats, edges, clusters, activity, int(activity["n_requests"].sum()), recent
+    )
 
 
 def featurise_spark(
@@ -106,7 +116,8 @@ def featurise_spark(
 
     edges = link_with(run, feats, link_cfg)
     activity = run(ACTIVITY_SQL)
-    return window_data(window, feats, edges, activity, cluster_cfg)
+    recent = run(surges.account_sql(window.start_s, window.end_s))
+    return window_data(window, feats, edges, activity, cluster_cfg, recent)
 
 
 __all__ = ["WindowData", "featurise", "featurise_spark", "span", "window_data"]

@@ -30,6 +30,7 @@ from detector import rules
 from detector.model import explain
 from detector.model.graph import make_graph, structure
 from detector.model.train import Fitted, predict
+from detector.pipeline import surges
 from detector.pipeline.featurise import WindowData
 from features.timing import stage
 
@@ -89,6 +90,9 @@ def score_data(fitted: Fitted, data: WindowData, **options) -> Scored:
         data.clusters.members,
         data.clusters.evidence,
         data.activity,
+        recent=data.recent,
+        window_hours=data.window.days * 24.0,
+        window_end_s=data.window.end_s,
         **options,
     )
 
@@ -103,9 +107,14 @@ def score_window(
     explain_flagged: bool = True,
     explain_limit: int = EXPLAIN_LIMIT,
     ruleset: rules.RuleSet | None = None,
+    recent: pl.DataFrame | None = None,
+    window_hours: float = 7 * 24.0,
+    window_end_s: float | None = None,
 ) -> Scored:
     """Score a window. `activity`: account_id, first_seen, last_seen, n_requests. `ruleset`:
-    the rules and their modes (default: the shipped rules in their default modes)."""
+    the rules and their modes (default: the shipped rules in their default modes). `recent`:
+    per-account surge inputs (`surges.account_sql`) of the window ending at `window_end_s`;
+    without them the `cluster_surges` rules see no rows."""
     if features.is_empty():
         return Scored(
             pl.DataFrame(schema=ACCOUNT_SCORES),
@@ -167,6 +176,9 @@ def score_window(
             pl.lit(float(fitted.campaign_threshold), dtype=pl.Float64).alias("head_threshold"),
         ),
     )
+    with stage("rules: surges"):
+        surge_hits = _surge_hits(ruleset, per_cluster, base, recent, window_end_s, window_hours)
+    cluster_hits = pl.concat([cluster_hits, surge_hits])
     per_cluster = per_cluster.filter(
         pl.col("campaign_id").is_in(sorted(ruleset.enforced(cluster_hits)))
     ).drop("n_accounts")
@@ -219,6 +231,13 @@ def score_window(
         .alias("campaign_id"),
         pl.Series("reasons", reasons, dtype=pl.List(pl.String)),
     ).select(list(ACCOUNT_SCORES))
+    for rid, cid, ev in (
+        surge_hits.filter(pl.col("mode") == "enforce")
+        .select("rule_id", "subject_id", "evidence")
+        .iter_rows()
+    ):
+        cluster = per_cluster.filter(pl.col("campaign_id") == cid)["cluster"].item()
+        campaign_reasons.setdefault(cluster, []).insert(0, rules.reason(titles[rid], ev))
     campaigns = _campaigns(per_cluster, accounts, activity, campaign_reasons)
     hits = pl.concat([account_hits, cluster_hits]).sort(["rule_id", "subject_id"])
     return Scored(accounts.sort("score", descending=True), campaigns, hits)
@@ -256,6 +275,24 @@ def traffic_warning(fitted: Fitted, accounts: pl.DataFrame) -> str | None:
         + ": this traffic differs from what the model was trained on. Treat flags as leads, "
         "label a sample and run `distillguard train` on your own labels."
     )
+
+
+def _surge_hits(
+    ruleset: rules.RuleSet,
+    per_cluster: pl.DataFrame,
+    base: pl.DataFrame,
+    recent: pl.DataFrame | None,
+    end_s: float | None,
+    window_hours: float,
+) -> pl.DataFrame:
+    """Hits of the rules on `cluster_surges` (none without the window's recent activity)."""
+    if recent is None or end_s is None or per_cluster.is_empty():
+        return pl.DataFrame(schema=rules.HITS)
+    members = (
+        per_cluster.select("campaign_id", "cluster")
+        .join(base.select("cluster", "account_id", "flagged"), on="cluster")
+    )
+    return ruleset.run("cluster_surges", surges.table(members, recent, end_s, window_hours))
 
 
 def _status(

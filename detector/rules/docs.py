@@ -12,7 +12,7 @@ Generated from `detector/rules/builtin/` by `distillguard rules docs`; do not ed
 test fails when this file and the rules disagree). How rules work, their modes and the file
 format for your own rules: the "Rules" section of the README.
 
-A rule reads one table (`accounts`, `clusters` or `campaign_history`, described in
+A rule reads one table (`accounts`, `clusters`, `cluster_surges` or `campaign_history`, described in
 `detector/rules/tables.py`) and fires on the rows that match. `enforce` acts (flags, reports,
 alerts), `shadow` records the hit only, `off` skips the rule. New detection rules ship in
 shadow: promote one after its backtest (`distillguard rules backtest`) shows it is precise on

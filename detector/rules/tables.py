@@ -9,6 +9,11 @@ A rule reads exactly one table and returns the rows (subjects) that fire:
   flagged by the model or an enforced account rule), `head_score` (the model's campaign head)
   and `head_threshold` (the head's own threshold, from the model card). Subject: the campaign
   the cluster would be reported as.
+- `cluster_surges`: one row per link cluster of the window: what changed in its last hours
+  (`detector.pipeline.surges`): how many members adopted a model released
+  `newest_model_age_hours` ago and how close together, the recent request rate against the
+  cluster's own earlier rate, and the marker family whose share rose most. Subject: the campaign
+  the cluster would be reported as.
 - `campaign_history`: one row per campaign reported tonight, against its previous night:
   `n_accounts`, `previous_n_accounts` (null when new), `known`, `dismissed` (an analyst's
   current verdict). Subject: the campaign.
@@ -26,8 +31,18 @@ from features.registry import FEATURES
 
 _DUCK = {"BIGINT": pl.Int64, "DOUBLE": pl.Float64, "VARCHAR": pl.String, "BOOLEAN": pl.Boolean}
 
-KEYS = {"accounts": "account_id", "clusters": "campaign_id", "campaign_history": "campaign_id"}
-SUBJECTS = {"accounts": "account", "clusters": "campaign", "campaign_history": "campaign"}
+KEYS = {
+    "accounts": "account_id",
+    "clusters": "campaign_id",
+    "cluster_surges": "campaign_id",
+    "campaign_history": "campaign_id",
+}
+SUBJECTS = {
+    "accounts": "account",
+    "clusters": "campaign",
+    "cluster_surges": "campaign",
+    "campaign_history": "campaign",
+}
 
 _ACCOUNT_DEFAULTS: dict[str, object] = {
     "n_requests": 120,
@@ -67,6 +82,10 @@ def schema(table: str) -> dict[str, pl.DataType]:
             "head_score": pl.Float64,
             "head_threshold": pl.Float64,
         }
+    if table == "cluster_surges":
+        from detector.pipeline.surges import COLUMNS
+
+        return dict(COLUMNS)
     if table == "campaign_history":
         return {
             "campaign_id": pl.String,
