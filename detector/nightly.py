@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 
@@ -106,21 +106,25 @@ def run_date(
         con = warehouse.open_waiting(warehouse_path, read_only=False, wait_s=120)
         try:
             con.execute("BEGIN TRANSACTION")
-            previous = warehouse.previous_members(con, day.isoformat())
-            accounts, campaigns, members, rename = _stable_ids(previous, scored)
+            at = datetime.combine(day, dtime(23, 59, 59), UTC)
+            history = History.load(con, day, at + timedelta(seconds=1), inclusive=True)
+            accounts, campaigns, members, rename = stable_ids(history.members, scored)
             campaigns = campaigns.join(
                 case.pop("tactics").with_columns(rename), on="campaign_id", how="left"
             )
-            events, growth_hits = _events(con, day, accounts, campaigns, previous, ruleset)
+            hits = renamed(scored.rule_hits, rename)
+            events, growth_hits = events_of(
+                con, day, at, accounts, campaigns, history, ruleset, hits
+            )
             frames = _frames(accounts, campaigns, members, data)
-            frames["rule_hits"] = pl.concat([_renamed(scored.rule_hits, rename), growth_hits])
+            frames["rule_hits"] = pl.concat([hits, growth_hits])
             frames |= {
                 name: frame.with_columns(rename) if "campaign_id" in frame.columns else frame
                 for name, frame in case.items()
             }
             with stage("warehouse: replace the night"):
                 replace_night(con, day, frames)
-            at = datetime.combine(day, dtime(23, 59, 59), UTC)
+            webhooks.remember(con, events, at, "nightly")
             webhooks.enqueue(con, endpoints, events, at)
             con.execute(
                 "INSERT OR REPLACE INTO runs (run_date, status, started_at, finished_at, model, "
@@ -193,7 +197,9 @@ def record_failure(
             con.close()
 
 
-def _stable_ids(previous: pl.DataFrame, scored: scoring.Scored):
+def stable_ids(previous: pl.DataFrame, scored: scoring.Scored):
+    """Scored accounts, campaigns and members under the ids earlier runs gave their campaigns
+    (`warehouse.match_ids` against `previous`), and the renaming expression."""
     members = scored.accounts.filter(pl.col("campaign_id").is_not_null()).select(
         "campaign_id", "account_id"
     )
@@ -233,7 +239,7 @@ def _case_file(
     return case
 
 
-def _renamed(hits: pl.DataFrame, rename: pl.Expr) -> pl.DataFrame:
+def renamed(hits: pl.DataFrame, rename: pl.Expr) -> pl.DataFrame:
     """Campaign hits under the campaign ids the warehouse keeps across nights (`rename` is an
     expression over `campaign_id`)."""
     return (
@@ -249,14 +255,19 @@ def _renamed(hits: pl.DataFrame, rename: pl.Expr) -> pl.DataFrame:
     )
 
 
-def _events(
-    con, day: date, accounts, campaigns, previous, ruleset: rules.RuleSet
+def events_of(
+    con,
+    day: date,
+    at: datetime,
+    accounts: pl.DataFrame,
+    campaigns: pl.DataFrame,
+    history: History,
+    ruleset: rules.RuleSet,
+    surge_hits: pl.DataFrame,
 ) -> tuple[list[tuple[str, str, str]], pl.DataFrame]:
-    """Alert events and the hits of the `campaign_history` rules; `previous` is
-    `warehouse.previous_members` before `day`."""
-    at = datetime.combine(day, dtime(23, 59, 59), UTC)
-    before = day.isoformat()
-    known = dict(previous.group_by("campaign_id").len().iter_rows())
+    """Alert events of a run whose alerts carry the date `day` (the nightly job's and the hourly
+    job's alike, so an alert one of them queued is the same event to the other), and the hits of
+    the `campaign_history` rules. `surge_hits`: hits on `cluster_surges` under the kept ids."""
     dismissed = {
         r[0]
         for r in con.execute(
@@ -272,38 +283,36 @@ def _events(
             [at],
         ).fetchall()
     }
-    flagged_before = {
-        r[0]
-        for r in con.execute(
-            "SELECT account_id FROM account_scores WHERE flagged AND run_date = "
-            "(SELECT max(run_date) FROM runs WHERE run_date < ?)",
-            [before],
-        ).fetchall()
-    }
-    history = rules.tables.campaign_history(campaigns, known, dismissed)
-    growth_hits = ruleset.run("campaign_history", history)
-    updated = ruleset.enforced(growth_hits)
-    events = []
+    table = rules.tables.campaign_history(campaigns, history.sizes, dismissed, history.known)
+    growth_hits = ruleset.run("campaign_history", table)
+    fired: dict[str, set[str]] = {}
+    for hits in (growth_hits, surge_hits):
+        for rid, cid in (
+            hits.filter(pl.col("mode") == "enforce").select("rule_id", "subject_id").iter_rows()
+        ):
+            fired.setdefault(cid, set()).add(rid)
+    before = day.isoformat()
+    out = []
     for row in campaigns.iter_rows(named=True):
-        cid, n = row["campaign_id"], row["n_accounts"]
+        cid = row["campaign_id"]
         data = {
             "campaign_id": cid,
             "score": row["score"],
-            "n_accounts": n,
+            "n_accounts": row["n_accounts"],
             "n_flagged": row["n_flagged"],
             "run_date": before,
             "reasons": row["reasons"],
         }
-        if cid not in known:
+        if cid not in history.known:
             eid, body = webhooks.event("campaign.detected", data, cid, at)
-            events.append((eid, "campaign.detected", body))
-        elif cid in updated:
-            data |= {"previous_n_accounts": known[cid]}
+            out.append((eid, "campaign.detected", body))
+        elif cid in fired:
+            data |= {"previous_n_accounts": history.sizes.get(cid), "rules": sorted(fired[cid])}
             eid, body = webhooks.event("campaign.updated", data, f"{cid}:{before}", at)
-            events.append((eid, "campaign.updated", body))
+            out.append((eid, "campaign.updated", body))
     for row in accounts.filter("flagged").iter_rows(named=True):
         account = row["account_id"]
-        if account in allowed or account in flagged_before:
+        if account in allowed or account in history.flagged:
             continue
         data = {
             "account_id": account,
@@ -313,8 +322,29 @@ def _events(
             "reasons": row["reasons"],
         }
         eid, body = webhooks.event("account.flagged", data, f"{account}:{before}", at)
-        events.append((eid, "account.flagged", body))
-    return events, growth_hits
+        out.append((eid, "account.flagged", body))
+    return out, growth_hits
+
+
+@dataclass(frozen=True)
+class History:
+    """What earlier runs knew, as a run ending at `until` sees it."""
+
+    members: pl.DataFrame  # latest membership of every campaign (nights and hourly runs)
+    sizes: dict[str, int]  # each campaign's size on its previous night
+    known: set[str]  # campaigns reported by an earlier night or hourly run
+    flagged: set[str]  # accounts already alerted for this date or the day before
+
+    @classmethod
+    def load(cls, con, day: date, until: datetime, inclusive: bool) -> History:
+        members = warehouse.members_as_of(con, day, until, inclusive)
+        nights = warehouse.previous_members(con, day.isoformat())
+        return cls(
+            members,
+            dict(nights.group_by("campaign_id").len().iter_rows()),
+            set(members["campaign_id"].to_list()),
+            warehouse.recently_flagged(con, day, until),
+        )
 
 
 def _frames(accounts, campaigns, members, data) -> dict[str, pl.DataFrame]:

@@ -20,6 +20,7 @@ import hashlib
 import os
 import time
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -86,6 +87,26 @@ CREATE TABLE IF NOT EXISTS rule_backtest (
     hits_campaign BIGINT, hits_legit BIGINT, precision DOUBLE, model_overlap DOUBLE,
     backtested_at TIMESTAMPTZ
 );
+CREATE TABLE IF NOT EXISTS hourly_runs (
+    hour TIMESTAMPTZ PRIMARY KEY, run_date DATE, status VARCHAR, started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ, model VARCHAR, feature_set VARCHAR, window_days INTEGER,
+    n_requests BIGINT, n_accounts BIGINT, n_flagged BIGINT, n_review BIGINT, n_campaigns BIGINT,
+    n_new_campaigns BIGINT, n_alerts BIGINT, seconds DOUBLE, store_key VARCHAR, error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS hourly_scores (
+    hour TIMESTAMPTZ, account_id VARCHAR, score DOUBLE, flagged BOOLEAN, status VARCHAR,
+    campaign_id VARCHAR, reasons VARCHAR[]
+);
+CREATE TABLE IF NOT EXISTS hourly_campaigns (
+    hour TIMESTAMPTZ, campaign_id VARCHAR, score DOUBLE, n_accounts BIGINT, n_flagged BIGINT,
+    first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, n_requests BIGINT, reasons VARCHAR[],
+    cluster VARCHAR, new BOOLEAN
+);
+CREATE TABLE IF NOT EXISTS hourly_members (hour TIMESTAMPTZ, campaign_id VARCHAR, account_id VARCHAR);
+CREATE TABLE IF NOT EXISTS hourly_rule_hits (
+    hour TIMESTAMPTZ, rule_id VARCHAR, rule_version BIGINT, mode VARCHAR, subject_kind VARCHAR,
+    subject_id VARCHAR, evidence VARCHAR
+);
 CREATE TABLE IF NOT EXISTS audit_log (
     logged_at TIMESTAMPTZ, actor VARCHAR, action VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,
     before VARCHAR, after VARCHAR
@@ -121,6 +142,9 @@ PER_DATE = (
     "hourly_requests",
     "rule_hits",
 )
+PER_HOUR = ("hourly_scores", "hourly_campaigns", "hourly_members", "hourly_rule_hits")
+"""The hourly job's tables, replaced per run (`hour`) and pruned after `HOURLY_KEEP_DAYS`."""
+HOURLY_KEEP_DAYS = 14
 CURRENT_VERDICTS = (
     "SELECT * FROM verdicts QUALIFY row_number() OVER "
     "(PARTITION BY subject_kind, subject_id ORDER BY decided_at DESC) = 1"
@@ -224,6 +248,48 @@ def previous_members(con: duckdb.DuckDBPyConnection, before: str) -> pl.DataFram
     )
 
 
+def members_as_of(
+    con: duckdb.DuckDBPyConnection, nights_before: date, hours_until, inclusive: bool
+):
+    """campaign_id, account_id of each campaign's latest membership among the nights before
+    `nights_before` and the hourly runs at or before `hours_until` (before it, unless
+    `inclusive`). A night counts as of its end (the next midnight, UTC), so a campaign an hourly
+    run found keeps its id when the night scores it, and the reverse."""
+    hours = "<=" if inclusive else "<"
+    return pl.from_arrow(
+        con.sql(
+            f"""WITH m AS (
+                SELECT campaign_id, account_id,
+                    (run_date + 1)::TIMESTAMP AT TIME ZONE 'UTC' AS as_of
+                FROM campaign_members WHERE run_date < ?
+                UNION ALL
+                SELECT campaign_id, account_id, hour AS as_of FROM hourly_members WHERE hour {hours} ?
+            ), latest AS (SELECT campaign_id, max(as_of) AS as_of FROM m GROUP BY campaign_id)
+            SELECT DISTINCT m.campaign_id, m.account_id FROM m JOIN latest USING (campaign_id, as_of)
+            ORDER BY 1, 2""",
+            params=[nights_before, hours_until],
+        ).to_arrow_table()
+    )
+
+
+def recently_flagged(con: duckdb.DuckDBPyConnection, day: date, hours_before) -> set[str]:
+    """Accounts already alerted as flagged for `day` or the day before: flagged by the latest
+    night before `day`, or by an hourly run of `day - 1` or `day` before `hours_before`. An
+    account.flagged alert's id carries its date, so these would otherwise alert twice."""
+    return {
+        r[0]
+        for r in con.execute(
+            """SELECT account_id FROM account_scores WHERE flagged AND run_date =
+                (SELECT max(run_date) FROM runs WHERE run_date < ?)
+            UNION
+            SELECT s.account_id FROM hourly_scores s JOIN hourly_runs r USING (hour)
+            WHERE s.flagged AND r.status = 'ok' AND r.run_date BETWEEN ? - 1 AND ?
+                AND s.hour < ?""",
+            [day, day, day, hours_before],
+        ).fetchall()
+    }
+
+
 def match_ids(current: pl.DataFrame, previous: pl.DataFrame) -> dict[str, str]:
     """Map tonight's campaign ids to earlier ids by member overlap (>= half of the smaller)."""
     if current.is_empty() or previous.is_empty():
@@ -257,7 +323,10 @@ def match_ids(current: pl.DataFrame, previous: pl.DataFrame) -> dict[str, str]:
     return mapping
 
 
-RUN_TIMINGS = {"runs": ("started_at", "finished_at", "seconds")}
+RUN_TIMINGS = {
+    "runs": ("started_at", "finished_at", "seconds"),
+    "hourly_runs": ("started_at", "finished_at", "seconds"),
+}
 """Columns that record when a run happened and how long it took, not what it found."""
 
 

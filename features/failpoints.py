@@ -19,6 +19,8 @@ NAMES = (
     "nightly.scored",  # the night scored, the warehouse transaction not begun
     "nightly.before_commit",  # every table replaced inside the open transaction
     "nightly.committed",  # committed, alerts not yet sent
+    "hourly.scored",  # the hour scored, the warehouse transaction not begun
+    "hourly.before_commit",  # the hour's rows replaced inside the open transaction
     "warehouse.export_half",  # half the tables exported as Parquet
 )
 

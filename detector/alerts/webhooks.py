@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
     delivered_at TIMESTAMPTZ,
     PRIMARY KEY (event_id, endpoint)
 );
+CREATE TABLE IF NOT EXISTS alert_events (
+    event_id VARCHAR PRIMARY KEY,
+    type VARCHAR NOT NULL,
+    subject_id VARCHAR,
+    run_date DATE,
+    first_at TIMESTAMPTZ NOT NULL,
+    source VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
     name VARCHAR PRIMARY KEY,
     disabled_at TIMESTAMPTZ,
@@ -152,6 +160,33 @@ def enqueue(
         rows,
     )
     return con.execute("SELECT count(*) FROM alert_outbox").fetchone()[0] - before
+
+
+def remember(
+    con: duckdb.DuckDBPyConnection,
+    events: list[tuple[str, str, str]],
+    at: datetime,
+    source: str,
+) -> int:
+    """Record each event the first time any run raises it (`alert_events`: its id, type,
+    subject, date, the time of the run that first raised it and whether that run was
+    `nightly` or `hourly`), endpoints or not. Run it inside the caller's transaction. Returns
+    how many were new."""
+    ensure_tables(con)
+    rows = []
+    for event_id, kind, body in events:
+        data = json.loads(body)["data"]
+        subject = (
+            data.get("campaign_id") if kind.startswith("campaign.") else data.get("account_id")
+        )
+        rows.append((event_id, kind, subject, data.get("run_date"), at, source))
+    if not rows:
+        return 0
+    before = con.execute("SELECT count(*) FROM alert_events").fetchone()[0]
+    con.executemany(
+        "INSERT INTO alert_events VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows
+    )
+    return con.execute("SELECT count(*) FROM alert_events").fetchone()[0] - before
 
 
 @dataclass

@@ -288,9 +288,8 @@ def _surge_hits(
     """Hits of the rules on `cluster_surges` (none without the window's recent activity)."""
     if recent is None or end_s is None or per_cluster.is_empty():
         return pl.DataFrame(schema=rules.HITS)
-    members = (
-        per_cluster.select("campaign_id", "cluster")
-        .join(base.select("cluster", "account_id", "flagged"), on="cluster")
+    members = per_cluster.select("campaign_id", "cluster").join(
+        base.select("cluster", "account_id", "flagged"), on="cluster"
     )
     return ruleset.run("cluster_surges", surges.table(members, recent, end_s, window_hours))
 

@@ -51,23 +51,23 @@ PER_ACCOUNT = {
 }
 
 
-def account_sql(start_s: float, end_s: float, signals: str = "signals", firsts: str = "firsts") -> str:
-    """Per-account surge inputs over `signals` in [start_s, end_s) (DuckDB dialect; Spark's
-    engine transpiles it)."""
+def account_sql(start_s: float, end_s: float) -> str:
+    """Per-account surge inputs over the relations `signals` and `firsts` in [start_s, end_s)
+    (DuckDB dialect; Spark's engine transpiles it)."""
     cut = end_s - RECENT_HOURS * 3600.0
     per_family = ",\n".join(
         f"sum(CASE WHEN s.t_s >= {cut} AND s.{f.name} THEN 1 ELSE 0 END) AS recent_{f.name}, "
         f"sum(CASE WHEN s.t_s < {cut} AND s.{f.name} THEN 1 ELSE 0 END) AS before_{f.name}"
         for f in FAMILIES
     )
-    return f"""WITH newest AS ({newest_model_sql(firsts, str(end_s))})
+    return f"""WITH newest AS ({newest_model_sql("firsts", str(end_s))})
 SELECT s.account_id,
   max(n.first_t) AS newest_first_s,
   min(CASE WHEN s.request_model = n.request_model THEN s.t_s END) AS first_newest_s,
   sum(CASE WHEN s.t_s >= {cut} THEN 1 ELSE 0 END) AS recent_n,
   sum(CASE WHEN s.t_s < {cut} THEN 1 ELSE 0 END) AS before_n,
   {per_family}
-FROM {signals} AS s LEFT JOIN newest AS n ON true
+FROM signals AS s LEFT JOIN newest AS n ON 1 = 1
 WHERE s.t_s >= {start_s} AND s.t_s < {end_s}
 GROUP BY s.account_id"""
 
@@ -109,14 +109,14 @@ def table(
         adopted.sum().cast(pl.Int64).alias("n_adopters"),
         spread.alias("adoption_spread_hours"),
         pl.col("recent_n").sum().cast(pl.Int64).alias("recent_requests"),
-        (
-            (pl.col("recent_n").sum() / recent_h)
-            / ((pl.col("before_n").sum() + 1) / before_h)
-        ).alias("rate_ratio"),
+        ((pl.col("recent_n").sum() / recent_h) / ((pl.col("before_n").sum() + 1) / before_h)).alias(
+            "rate_ratio"
+        ),
         *rises,
         *users,
     )
     names = [f.name for f in FAMILIES]
+    labels = {i: n.removeprefix("marker_") for i, n in enumerate(names)}
     best = pl.concat_list([pl.col(f"rise_{n}") for n in names])
     return (
         per.with_columns(
@@ -125,8 +125,8 @@ def table(
             best.list.arg_max().alias("_best"),
         )
         .with_columns(
-            pl.col("_best")
-            .replace_strict(dict(enumerate(names)), return_dtype=pl.String)
+            pl.when(pl.col("marker_rise") > 0)
+            .then(pl.col("_best").replace_strict(labels, return_dtype=pl.String))
             .alias("marker_family"),
             pl.concat_list([pl.col(f"users_{n}") for n in names])
             .list.get(pl.col("_best"))

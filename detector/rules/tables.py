@@ -139,16 +139,22 @@ def complete(table: str, rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def campaign_history(
-    sizes: pl.DataFrame, known: dict[str, int], dismissed: set[str]
+    sizes: pl.DataFrame,
+    previous: dict[str, int],
+    dismissed: set[str],
+    known: set[str] | None = None,
 ) -> pl.DataFrame:
     """The `campaign_history` table from tonight's campaigns (campaign_id, n_accounts), each
-    known campaign's size on its previous night, and the campaigns analysts dismissed."""
+    campaign's size on its previous night, and the campaigns analysts dismissed. `known`: the
+    campaigns earlier runs reported (default: those with a previous night; an hourly run's
+    campaign is known before any night has scored it)."""
+    known = set(previous) if known is None else known
     return sizes.select(
         "campaign_id",
         pl.col("n_accounts").cast(pl.Int64),
         pl.col("campaign_id")
-        .replace_strict(known, default=None, return_dtype=pl.Int64)
+        .replace_strict(previous, default=None, return_dtype=pl.Int64)
         .alias("previous_n_accounts"),
-        pl.col("campaign_id").is_in(list(known)).alias("known"),
+        pl.col("campaign_id").is_in(sorted(known)).alias("known"),
         pl.col("campaign_id").is_in(sorted(dismissed)).alias("dismissed"),
     ).sort("campaign_id")
