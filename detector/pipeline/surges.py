@@ -3,14 +3,15 @@
 An hourly run sees a campaign while it starts or turns, before a model retrained on it could. Three
 changes need no model at all, only the window's own history:
 
-- a linked group adopting a just-released model within hours of each other;
+- a linked group moving its traffic to a just-released model;
 - one marker family (reasoning elicitation, rubric grading, ...) rising across linked accounts;
 - a cluster's request rate jumping several-fold against its own earlier rate.
 
-`ACCOUNT_SQL` computes, per account, its first use of the newest model and its requests (and
-marker hits per family) in the window's last `RECENT_HOURS` and before them; `table` rolls them
-up per cluster. Rules on `cluster_surges` (see `detector.rules.tables`) hold the thresholds. The
-recent span is part of the table's definition, not a threshold: every rule reads the same span.
+`account_sql` computes, per account, its first use of the newest model, its requests in the
+window's last hour and how many went to the newest model, and its requests (and marker hits per
+family) in the window's last `RECENT_HOURS` and before them; `table` rolls them up per cluster.
+Rules on `cluster_surges` (see `detector.rules.tables`) hold the thresholds. The spans are part
+of the table's definition, not thresholds: every rule reads the same ones.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ COLUMNS = {
     "n_adopters": pl.Int64,
     "adopter_share": pl.Float64,
     "adoption_spread_hours": pl.Float64,
+    "last_hour_newest_share": pl.Float64,
     "recent_requests": pl.Int64,
     "rate_ratio": pl.Float64,
     "marker_family": pl.String,
@@ -46,6 +48,8 @@ PER_ACCOUNT = {
     "first_newest_s": pl.Float64,
     "recent_n": pl.Int64,
     "before_n": pl.Int64,
+    "hour_n": pl.Int64,
+    "hour_newest_n": pl.Int64,
     **{f"recent_{f.name}": pl.Int64 for f in FAMILIES},
     **{f"before_{f.name}": pl.Int64 for f in FAMILIES},
 }
@@ -66,6 +70,9 @@ SELECT s.account_id,
   min(CASE WHEN s.request_model = n.request_model THEN s.t_s END) AS first_newest_s,
   sum(CASE WHEN s.t_s >= {cut} THEN 1 ELSE 0 END) AS recent_n,
   sum(CASE WHEN s.t_s < {cut} THEN 1 ELSE 0 END) AS before_n,
+  sum(CASE WHEN s.t_s >= {end_s - 3600.0} THEN 1 ELSE 0 END) AS hour_n,
+  sum(CASE WHEN s.t_s >= {end_s - 3600.0} AND s.request_model = n.request_model THEN 1 ELSE 0 END)
+    AS hour_newest_n,
   {per_family}
 FROM signals AS s LEFT JOIN newest AS n ON 1 = 1
 WHERE s.t_s >= {start_s} AND s.t_s < {end_s}
@@ -108,6 +115,9 @@ def table(
         ((end_s - pl.col("newest_first_s").max()) / 3600.0).alias("newest_model_age_hours"),
         adopted.sum().cast(pl.Int64).alias("n_adopters"),
         spread.alias("adoption_spread_hours"),
+        (pl.col("hour_newest_n").sum() / pl.max_horizontal(pl.col("hour_n").sum(), 1)).alias(
+            "last_hour_newest_share"
+        ),
         pl.col("recent_n").sum().cast(pl.Int64).alias("recent_requests"),
         ((pl.col("recent_n").sum() / recent_h) / ((pl.col("before_n").sum() + 1) / before_h)).alias(
             "rate_ratio"
