@@ -222,14 +222,12 @@ def _accounts(rows: list[tuple[str, float | None, int, int]]) -> pl.DataFrame:
             "before_n": [r[3] for r in rows],
         }
     )
-    zeros = [pl.lit(0).alias(c) for c in surges.PER_ACCOUNT if c.startswith(("recent_", "before_"))]
-    return frame.with_columns(
-        [z for z in zeros if z.meta.output_name() not in frame.columns]
-    ).with_columns(
-        pl.when(pl.col("account_id").str.starts_with("g"))
-        .then(pl.col("recent_n"))
-        .otherwise(0)
-        .alias("recent_marker_grading")
+    missing = [pl.lit(0).alias(c) for c in surges.PER_ACCOUNT if c not in frame.columns]
+    grading = pl.col("account_id").str.starts_with("g")
+    return frame.with_columns(missing).with_columns(
+        pl.when(grading).then(pl.col("recent_n")).otherwise(0).alias("recent_marker_grading"),
+        pl.when(grading).then(10).otherwise(4).alias("hour_n"),
+        pl.when(grading).then(6).otherwise(0).alias("hour_newest_n"),
     )
 
 
@@ -259,3 +257,5 @@ def test_surge_table_measures_adoption_rate_and_marker_rise():
     assert a["marker_family"] == "grading" and a["marker_rise"] == pytest.approx(1.0)
     assert a["marker_accounts"] == 6 and b["marker_rise"] == pytest.approx(0.0)
     assert b["marker_family"] is None
+    # A sent 36 of its last hour's 60 requests to the new model
+    assert a["last_hour_newest_share"] == pytest.approx(0.6) and b["last_hour_newest_share"] == 0
