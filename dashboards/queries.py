@@ -358,6 +358,55 @@ def runs(con: Con, page: int = 0, page_size: int = 30) -> tuple[pl.DataFrame, in
     return rows, int(total or 0)
 
 
+def _has(con: Con, table: str) -> bool:
+    """Whether the warehouse has `table` (one written before the hourly job has no hourly_*)."""
+    return bool(
+        scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table])
+    )
+
+
+def latest_hourly(con: Con) -> dict | None:
+    """The latest hourly run, or None when the hourly job never ran."""
+    if not _has(con, "hourly_runs"):
+        return None
+    rows = frame(con, "SELECT * FROM hourly_runs ORDER BY hour DESC LIMIT 1")
+    return rows.row(0, named=True) if rows.height else None
+
+
+def first_seen_within_day(con: Con, hours: int = 24) -> pl.DataFrame:
+    """Campaigns first alerted (`campaign.detected`) in the `hours` before the latest hourly
+    run, newest first, with which job alerted them and their size in the latest hourly run."""
+    if not _has(con, "hourly_runs") or not _has(con, "alert_events"):
+        return pl.DataFrame()
+    return frame(
+        con,
+        f"""WITH latest AS (SELECT max(hour) AS hour FROM hourly_runs WHERE status = 'ok'),
+        sizes AS (
+            SELECT campaign_id, n_accounts, n_flagged, score FROM hourly_campaigns
+            QUALIFY row_number() OVER (PARTITION BY campaign_id ORDER BY hour DESC) = 1
+        )
+        SELECT e.subject_id AS campaign_id, e.first_at, e.source, s.n_accounts, s.n_flagged,
+            s.score
+        FROM alert_events e CROSS JOIN latest LEFT JOIN sizes s ON s.campaign_id = e.subject_id
+        WHERE e.type = 'campaign.detected' AND e.first_at > latest.hour - INTERVAL {int(hours)} HOUR
+        ORDER BY e.first_at DESC, e.subject_id""",
+    )
+
+
+def hourly_runs(con: Con, page: int = 0, page_size: int = 24) -> tuple[pl.DataFrame, int]:
+    if not _has(con, "hourly_runs"):
+        return pl.DataFrame(), 0
+    total = scalar(con, "SELECT count(*) FROM hourly_runs")
+    rows = frame(
+        con,
+        "SELECT hour, status, n_accounts, n_flagged, n_review, n_campaigns, n_new_campaigns, "
+        "n_alerts, n_requests, round(seconds, 1) AS seconds, error FROM hourly_runs "
+        "ORDER BY hour DESC LIMIT ? OFFSET ?",
+        [page_size, page * page_size],
+    )
+    return rows, int(total or 0)
+
+
 def outbox(con: Con) -> pl.DataFrame:
     """Alert delivery: events per endpoint, type and status, with the latest error."""
     return frame(

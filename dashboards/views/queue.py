@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import polars as pl
 import streamlit as st
 
@@ -45,8 +47,33 @@ def _held(day) -> None:
     ui.pager("h_page", total, queries.PAGE)
 
 
+def _within_the_day() -> None:
+    """The latest hourly run and the campaigns first alerted in the 24 hours before it (text
+    and links only: the hourly job's early warning, before the night's record exists)."""
+    latest = ui.read("latest_hourly")
+    if latest is None:
+        return
+    st.markdown(
+        f"**Latest hourly run** {latest['hour']:%Y-%m-%d %H:%M} UTC: {latest['status']}, "
+        f"{latest['n_flagged'] or 0:,} accounts flagged, {latest['n_campaigns'] or 0:,} "
+        f"campaign(s), {latest['n_new_campaigns'] or 0:,} new."
+    )
+    fresh = ui.read("first_seen_within_day")
+    if fresh.is_empty():
+        st.caption("No campaign first alerted within the 24 hours before it.")
+        return
+    lines = [
+        f"- [{ui.plain(r['campaign_id'])}](campaign?id={quote(r['campaign_id'])}) first alerted "
+        f"{r['first_at']:%Y-%m-%d %H:%M} UTC by the {r['source']} job"
+        + (f", {r['n_accounts']:,} accounts" if r["n_accounts"] is not None else "")
+        for r in fresh.head(10).iter_rows(named=True)
+    ]
+    st.markdown("**First seen within the day**\n" + "\n".join(lines))
+
+
 st.title("Campaign queue")
 ui.flash()
+_within_the_day()
 day = ui.night()
 
 left, middle, right, far = st.columns([3, 2, 3, 2])

@@ -23,6 +23,16 @@ if failed.height:
 ui.table(runs)
 ui.pager("r_page", total, 30)
 
+hourly, n_hours = ui.paged("hr_page", "hourly_runs", page_size=24)
+if n_hours:
+    st.subheader("Hourly runs")
+    st.caption(
+        "`distillguard hourly`: the trailing window ending at each hour, alerts within the day "
+        "(the nights stay the record)."
+    )
+    ui.table(hourly)
+    ui.pager("hr_page", n_hours, 24)
+
 st.subheader("Alert delivery")
 outbox = ui.read("outbox")
 if outbox.is_empty():

@@ -235,6 +235,41 @@ def test_runs_page_shows_runs_outbox_drift_and_model(warehouse_file):
     assert [m.value for m in at.metric][:2] == ["shipped", FEATURE_SET]
 
 
+def test_queue_and_runs_pages_show_the_latest_hourly_run_and_campaigns_first_seen_today(
+    warehouse_file,
+):
+    from detector import warehouse
+
+    con = warehouse.connect(warehouse_file)  # adds the hourly tables to the sample warehouse
+    con.execute(
+        "INSERT INTO hourly_runs (hour, run_date, status, n_flagged, n_campaigns, "
+        "n_new_campaigns) VALUES "
+        "('2026-02-16 09:00:00+00', '2026-02-16', 'ok', 12, 9, 1), "
+        "('2026-02-16 08:00:00+00', '2026-02-16', 'ok', 11, 8, 0)"
+    )
+    con.execute(
+        "INSERT INTO hourly_campaigns (hour, campaign_id, n_accounts, n_flagged, score) VALUES "
+        "('2026-02-16 09:00:00+00', 'cmp_fresh01', 17, 9, 0.97)"
+    )
+    con.execute(
+        "INSERT INTO alert_events VALUES "
+        "('e1', 'campaign.detected', 'cmp_fresh01', '2026-02-16', '2026-02-16 09:00:00+00', "
+        "'hourly'), "
+        "('e2', 'campaign.detected', 'cmp_old', '2026-02-13', '2026-02-14 00:00:00+00', "
+        "'nightly')"
+    )
+    con.close()
+    at = open_page()
+    shown = " ".join(m.value for m in at.markdown)
+    assert "Latest hourly run** 2026-02-16 09:00 UTC: ok, 12 accounts flagged" in shown
+    assert "(campaign?id=cmp_fresh01) first alerted 2026-02-16 09:00 UTC by the hourly job" in shown
+    assert "17 accounts" in shown and "cmp_old" not in shown  # older than a day
+    assert len(at.dataframe[0].value) == 8  # the night's queue is unchanged below it
+    at = open_page("views/runs.py")
+    hourly = [d.value for d in at.dataframe if "n_new_campaigns" in d.value.columns]
+    assert len(hourly) == 1 and list(hourly[0]["n_new_campaigns"]) == [1, 0]
+
+
 def test_rules_page_shows_rules_hits_and_changes_a_mode_with_an_audit_row(warehouse_file):
     from detector import rules
 
