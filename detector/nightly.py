@@ -47,6 +47,7 @@ class Outcome:
     n_alerts: int
     seconds: float
     warning: str | None = None  # `scoring.traffic_warning`: the night looks unlike validation
+    n_new_alerts: int = 0  # events no earlier run (hourly or nightly) had raised
 
 
 def local_store(store: Path | str) -> Path | None:
@@ -124,7 +125,7 @@ def run_date(
             }
             with stage("warehouse: replace the night"):
                 replace_night(con, day, frames)
-            webhooks.remember(con, events, at, "nightly")
+            n_new = webhooks.remember(con, events, at, "nightly")
             webhooks.enqueue(con, endpoints, events, at)
             con.execute(
                 "INSERT OR REPLACE INTO runs (run_date, status, started_at, finished_at, model, "
@@ -165,6 +166,7 @@ def run_date(
         n_alerts,
         time.perf_counter() - started,
         scoring.traffic_warning(fitted, accounts),
+        n_new,
     )
 
 

@@ -16,7 +16,7 @@ from detector.cli import app
 from detector.cli.features import features, link
 from detector.cli.ingest import ingest, simulate
 from detector.cli.model import score
-from detector.cli.nightly import nightly
+from detector.cli.nightly import hourly, nightly
 
 
 @app.command()
@@ -29,7 +29,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
 ) -> None:
     """The main job on built-in demo data: simulate -> ingest -> features -> link -> score ->
-    nightly (three nights into OUT/warehouse.duckdb, exported to OUT/warehouse/)."""
+    nightly and hourly (three nights, and three hours of the last day, into
+    OUT/warehouse.duckdb, exported to OUT/warehouse/)."""
     world_dir, store_path = out / "world", out / "store"
     simulate(out=world_dir, accounts=accounts, days=days, seed=seed, scenario="default")
     shutil.rmtree(store_path, ignore_errors=True)
@@ -66,16 +67,39 @@ def demo(
         print(report.flagged_per_archetype(scored, labels))
         print("\nCampaigns, with the first reason of each:")
         print(report.campaign_summary(campaigns))
-    # the nightly job over the last three simulated days, into the warehouse the dashboard reads
+    # the nightly job over the last three simulated days, into the warehouse the dashboard
+    # reads, with the hourly job running through the last day before its night
     warehouse_path = out / "warehouse.duckdb"
     warehouse_path.unlink(missing_ok=True)
-    first_night = (config.start + timedelta(days=max(days - 3, 0))).date().isoformat()
+    Path(f"{warehouse_path}.wal").unlink(missing_ok=True)
+    first_night = config.start + timedelta(days=max(days - 3, 0))
+    last = config.start + timedelta(days=days - 1)
     print()
+    if first_night < last:
+        nightly(
+            store=str(store_path),
+            date=first_night.date().isoformat(),
+            warehouse=warehouse_path,
+            until=(last - timedelta(days=1)).date().isoformat(),
+            window_days=7,
+            model=None,
+            alerts=None,
+            export=None,
+        )
+    for hour in (6, 12, 18):
+        hourly(
+            store=store_path,
+            at=(last + timedelta(hours=hour)).isoformat(),
+            warehouse=warehouse_path,
+            window_days=7,
+            model=None,
+            alerts=None,
+            rules_dir=None,
+        )
     nightly(
         store=str(store_path),
-        date=first_night,
+        date=last_day,
         warehouse=warehouse_path,
-        until=last_day,
         window_days=7,
         model=None,
         alerts=None,

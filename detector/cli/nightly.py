@@ -129,7 +129,8 @@ def nightly(
         out.print(
             f"{day}: {result.n_accounts:,} accounts, {result.n_flagged:,} flagged, "
             f"{result.n_review:,} held for review, {result.n_campaigns:,} campaign(s), "
-            f"{result.n_alerts:,} alert event(s) ({result.seconds:.1f} s)"
+            f"{result.n_alerts:,} alert event(s), {result.n_new_alerts:,} new "
+            f"({result.seconds:.1f} s)"
         )
         if result.warning:
             out.print(f"[yellow]warning:[/yellow] {day}: {result.warning}")
@@ -204,7 +205,7 @@ def hourly(
         out.print(
             f"{when:%Y-%m-%d %H:%M}Z: {result.n_accounts:,} accounts, {result.n_flagged:,} "
             f"flagged, {result.n_review:,} held for review, {result.n_campaigns:,} campaign(s) "
-            f"({result.n_new_campaigns:,} new), {result.n_alerts:,} alert event(s) "
+            f"({result.n_new_campaigns:,} new), {result.n_alerts:,} new alert event(s) "
             f"({result.seconds:.1f} s)"
         )
         if result.warning:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -311,15 +311,14 @@ def test_dismissed_campaign_is_re_alerted_only_after_material_growth(tmp_path):
                 "reasons": pl.List(pl.String),
             }
         )
+        day = date(2026, 3, 2)
+        at = datetime(2026, 3, 2, 23, 59, 59, tzinfo=UTC)
+        history = job.History.load(con, day, at, inclusive=True)
+        no_surges = pl.DataFrame(schema=rules.HITS)
         return [
             e[1]
-            for e in job._events(
-                con,
-                date(2026, 3, 2),
-                accounts,
-                campaigns,
-                wh.previous_members(con, "2026-03-02"),
-                rules.load(),
+            for e in job.events_of(
+                con, day, at, accounts, campaigns, history, rules.load(), no_surges
             )[0]
         ]
 
@@ -334,4 +333,72 @@ def test_dismissed_campaign_is_re_alerted_only_after_material_growth(tmp_path):
         "('campaign', 'cmp_x', 'reopened', 'new evidence', 'bo', now())"
     )
     assert alerts(12) == ["campaign.updated"]
+    con.close()
+
+
+def test_an_enforced_surge_on_a_known_campaign_is_one_update_naming_the_rule(tmp_path):
+    import json
+
+    from detector import nightly as job
+    from detector.alerts import webhooks
+
+    con = wh.connect(tmp_path / "w.duckdb")
+    con.executemany(
+        "INSERT INTO campaign_members VALUES (DATE '2026-03-01', 'cmp_x', ?)",
+        [[f"a{i}"] for i in range(10)],
+    )
+    campaigns = pl.DataFrame(
+        {
+            "campaign_id": ["cmp_x", "cmp_new"],
+            "score": [0.9, 0.8],
+            "n_accounts": [10, 6],
+            "n_flagged": [4, 3],
+            "reasons": [["r"], ["s"]],
+        }
+    )
+    accounts = pl.DataFrame(
+        schema={
+            "account_id": pl.String,
+            "flagged": pl.Boolean,
+            "score": pl.Float64,
+            "campaign_id": pl.String,
+            "reasons": pl.List(pl.String),
+        }
+    )
+    surge = pl.DataFrame(
+        {
+            "rule_id": ["model_release_surge", "model_release_surge", "cell_rate_jump"],
+            "rule_version": [1, 1, 1],
+            "mode": ["enforce", "enforce", "shadow"],
+            "subject_kind": ["campaign"] * 3,
+            "subject_id": ["cmp_x", "cmp_new", "cmp_x"],
+            "evidence": ["{}"] * 3,
+        },
+        schema=rules.HITS,
+    )
+    day = date(2026, 3, 2)
+    at = datetime(2026, 3, 2, 14, tzinfo=UTC)
+    history = job.History.load(con, day, at, inclusive=False)
+    events, _ = job.events_of(con, day, at, accounts, campaigns, history, rules.load(), surge)
+    kinds = {json.loads(body)["data"]["campaign_id"]: (kind, eid) for eid, kind, body in events}
+    assert kinds["cmp_new"][0] == "campaign.detected"  # new: detected, not updated
+    assert kinds["cmp_x"][0] == "campaign.updated"
+    body = json.loads(next(b for e, k, b in events if k == "campaign.updated"))
+    assert body["data"]["rules"] == ["model_release_surge"]  # the shadow hit changes nothing
+    assert body["data"]["previous_n_accounts"] == 10
+    # the night raises the same update under the same id: it is sent once
+    night = datetime(2026, 3, 2, 23, 59, 59, tzinfo=UTC)
+    again, _ = job.events_of(
+        con,
+        day,
+        night,
+        accounts,
+        campaigns,
+        job.History.load(con, day, night, True),
+        rules.load(),
+        surge,
+    )
+    assert {e[0] for e in again} == {e[0] for e in events}
+    assert webhooks.remember(con, events, at, "hourly") == 2
+    assert webhooks.remember(con, again, night, "nightly") == 0
     con.close()
