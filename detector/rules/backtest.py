@@ -101,7 +101,9 @@ def _cluster_members(members: pl.DataFrame) -> pl.DataFrame:
 def _reported(hits: pl.DataFrame, ruleset: rules.RuleSet, members: pl.DataFrame):
     """Members of tonight's reported campaigns: the clusters the rules in force would report."""
     enforced = sorted(
-        r.id for r in ruleset.rules if r.table == "clusters" and ruleset.mode(r) == "enforce"
+        r.id
+        for r in ruleset.rules
+        if r.table in ("clusters", "cluster_surges") and ruleset.mode(r) == "enforce"
     )
     ids = hits.filter(pl.col("rule_id").is_in(enforced))["subject_id"].unique()
     return members.filter(pl.col("campaign_id").is_in(ids.to_list()))
