@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from detector import simulate as sim
 from detector.cli import app
-from detector.pipeline import featurise
+from detector.pipeline import featurise, surges
 from features import pipeline
 from features import spark as engine
 from tests.conftest import ingest_world
@@ -60,6 +60,9 @@ def test_spark_features_links_and_clusters_equal_duckdb(store, spark):
     assert local.edges.height > 50 and set(local.edges["edge_type"]) >= {"payment", "template"}
     _same(local.edges, remote.edges, ["src", "dst", "edge_type"])
     _same(local.activity, remote.activity, ["account_id"])
+    recent = [r.cast(surges.PER_ACCOUNT) for r in (local.recent, remote.recent)]
+    assert recent[0]["recent_n"].sum() > 0
+    _same(*recent, ["account_id"])
     members = ["account_id", "cluster"]
     assert (
         local.clusters.members.select(members)
