@@ -16,7 +16,8 @@ of its members (its `campaign.detected` is raised at that run or earlier); time 
 run's hour minus the campaign's first request. The pivot: the first request of its members to
 the newest model; pivot alert = the first run at or after it in which `model_release_surge`
 fires, enforced, on a campaign holding its members. False positives: legitimate accounts flagged
-in any run (each would have raised `account.flagged`), hourly against midnight runs only.
+in any run, hourly against midnight runs only (the nightly cadence alerts each of them), and
+those the hourly job alerted (`account.flagged` needs two runs in a row to agree).
 
 Our own simulator: the figures are optimistic (BENCHMARKS.md says why).
 """
@@ -125,6 +126,12 @@ def run_world(name: str, seed: int, accounts: int, days: int, progress: Progress
             flagged = pl.from_arrow(
                 con.sql("SELECT hour, account_id FROM hourly_scores WHERE flagged").to_arrow_table()
             )
+            alerted = pl.from_arrow(
+                con.sql(
+                    "SELECT subject_id AS account_id FROM alert_events "
+                    "WHERE type = 'account.flagged'"
+                ).to_arrow_table()
+            )
             surges = pl.from_arrow(
                 con.sql(
                     "SELECT hour, subject_id AS campaign_id FROM hourly_rule_hits "
@@ -135,10 +142,10 @@ def run_world(name: str, seed: int, accounts: int, days: int, progress: Progress
             con.close()
     utc = pl.col("hour").dt.convert_time_zone("UTC")
     members, flagged, surges = (f.with_columns(utc) for f in (members, flagged, surges))
-    return measure(name, seed, truth, labels, members, flagged, surges)
+    return measure(name, seed, truth, labels, members, flagged, surges, alerted)
 
 
-def measure(name, seed, truth, labels, members, flagged, surges) -> dict:
+def measure(name, seed, truth, labels, members, flagged, surges, alerted) -> dict:
     """Per planted campaign: hours to detection (hourly, nightly) and to the pivot alert; and
     the legitimate accounts flagged by each cadence."""
     held = (
@@ -183,6 +190,7 @@ def measure(name, seed, truth, labels, members, flagged, surges) -> dict:
         "legit_accounts": legit.height,
         "legit_flagged_hourly": wrong["account_id"].n_unique(),
         "legit_flagged_nightly": wrong.filter(midnight)["account_id"].n_unique(),
+        "legit_alerted_hourly": alerted.join(legit, on="account_id")["account_id"].n_unique(),
     }
 
 
@@ -240,10 +248,12 @@ def summary(results: list[dict]) -> tuple[str, pl.DataFrame]:
     legit = sum(w["legit_accounts"] for w in results)
     hourly_fp = sum(w["legit_flagged_hourly"] for w in results)
     nightly_fp = sum(w["legit_flagged_nightly"] for w in results)
+    alerted_fp = sum(w["legit_alerted_hourly"] for w in results)
     lines.append(
         f"Legitimate accounts flagged in any run: hourly {hourly_fp} of {legit} "
-        f"({hourly_fp / legit:.2%}), midnight runs only (the nightly cadence) {nightly_fp} "
-        f"({nightly_fp / legit:.2%})."
+        f"({hourly_fp / legit:.2%}), midnight runs only (the nightly cadence, each one alerted) "
+        f"{nightly_fp} ({nightly_fp / legit:.2%}). Alerted as `account.flagged` by the hourly "
+        f"job (flagged by two runs in a row): {alerted_fp} ({alerted_fp / legit:.2%})."
     )
     return "\n".join(lines), frame
 

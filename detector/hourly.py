@@ -13,8 +13,12 @@ the day the window's last hour falls in), so an alert sent within the day is nev
 night: campaign ids carry over between hourly runs and nights in both directions
 (`warehouse.members_as_of`), `campaign.detected` is keyed by the campaign, `campaign.updated`
 and `account.flagged` by subject and date, and an account alerted by an hourly run of the day
-before is not alerted again. The `cluster_surges` rules (a linked group pivoting to a new model,
-a marker family surging, a cell's rate jumping) run here like every other rule.
+before is not alerted again. An hourly run alerts `account.flagged` only for accounts the
+previous run flagged too (the latest hourly run of the past day, else the latest night): an
+account flagged in one hour alone is one hour's noise, since more runs give a legitimate
+account more chances to cross the threshold. Campaigns are alerted at once. The
+`cluster_surges` rules (a linked group pivoting to a new model, a marker family surging, a
+cell's rate jumping) run here like every other rule.
 
 A rerun of an hour replaces that hour's rows and queues nothing new; a run killed at any point
 leaves the hour's old rows or its new ones. When nothing was ingested into the window since an
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -115,7 +119,10 @@ def run_hour(
         con = warehouse.open_waiting(warehouse_path, read_only=False, wait_s=120)
         try:
             con.execute("BEGIN TRANSACTION")
-            history = nightly.History.load(con, day, at, inclusive=False)
+            history = replace(
+                nightly.History.load(con, day, at, inclusive=False),
+                confirmed=warehouse.flagged_by_previous_run(con, at),
+            )
             accounts, campaigns, members, rename = nightly.stable_ids(history.members, scored)
             hits = nightly.renamed(scored.rule_hits, rename)
             events, growth_hits = nightly.events_of(

@@ -108,7 +108,7 @@ def run_date(
         try:
             con.execute("BEGIN TRANSACTION")
             at = datetime.combine(day, dtime(23, 59, 59), UTC)
-            history = History.load(con, day, at + timedelta(seconds=1), inclusive=True)
+            history = History.load(con, day, at + timedelta(seconds=1), True, alerted_before=at)
             accounts, campaigns, members, rename = stable_ids(history.members, scored)
             campaigns = campaigns.join(
                 case.pop("tactics").with_columns(rename), on="campaign_id", how="left"
@@ -316,6 +316,8 @@ def events_of(
         account = row["account_id"]
         if account in allowed or account in history.flagged:
             continue
+        if history.confirmed is not None and account not in history.confirmed:
+            continue  # flagged in this hour's run only: alerted if the next run agrees
         data = {
             "account_id": account,
             "score": row["score"],
@@ -336,16 +338,20 @@ class History:
     sizes: dict[str, int]  # each campaign's size on its previous night
     known: set[str]  # campaigns reported by an earlier night or hourly run
     flagged: set[str]  # accounts already alerted for this date or the day before
+    confirmed: set[str] | None = None  # hourly: accounts the previous run flagged too (None:
+    # every flagged account is confirmed, as at night)
 
     @classmethod
-    def load(cls, con, day: date, until: datetime, inclusive: bool) -> History:
+    def load(cls, con, day: date, until: datetime, inclusive: bool, alerted_before=None) -> History:
+        """As of `until` (hourly runs at it included when `inclusive`); alerts raised before
+        `alerted_before` (default `until`) count as sent."""
         members = warehouse.members_as_of(con, day, until, inclusive)
         nights = warehouse.previous_members(con, day.isoformat())
         return cls(
             members,
             dict(nights.group_by("campaign_id").len().iter_rows()),
             set(members["campaign_id"].to_list()),
-            warehouse.recently_flagged(con, day, until),
+            warehouse.recently_flagged(con, day, alerted_before or until),
         )
 
 

@@ -272,22 +272,56 @@ def members_as_of(
     )
 
 
-def recently_flagged(con: duckdb.DuckDBPyConnection, day: date, hours_before) -> set[str]:
-    """Accounts already alerted as flagged for `day` or the day before: flagged by the latest
-    night before `day`, or by an hourly run of `day - 1` or `day` before `hours_before`. An
-    account.flagged alert's id carries its date, so these would otherwise alert twice."""
+def recently_flagged(con: duckdb.DuckDBPyConnection, day: date, alerted_before) -> set[str]:
+    """Accounts not to alert again as flagged for `day` (an account.flagged alert's id carries
+    its date, so these would otherwise alert twice): flagged by the latest night before `day`;
+    alerted (`alert_events`) for `day - 1` or `day`; or flagged by an hourly run of those days
+    and alerted for an earlier date (flagged on and on since). Only what runs raised before the
+    instant `alerted_before` counts: a rerun raises its own alerts again."""
     return {
         r[0]
         for r in con.execute(
-            """SELECT account_id FROM account_scores WHERE flagged AND run_date =
-                (SELECT max(run_date) FROM runs WHERE run_date < ?)
+            """WITH alerted AS (
+                SELECT subject_id AS account_id, run_date FROM alert_events
+                WHERE type = 'account.flagged' AND first_at < $before
+            )
+            SELECT account_id FROM account_scores WHERE flagged AND run_date =
+                (SELECT max(run_date) FROM runs WHERE run_date < $day)
             UNION
-            SELECT s.account_id FROM hourly_scores s JOIN hourly_runs r USING (hour)
-            WHERE s.flagged AND r.status = 'ok' AND r.run_date BETWEEN ? - 1 AND ?
-                AND s.hour < ?""",
-            [day, day, day, hours_before],
+            SELECT account_id FROM alerted WHERE run_date BETWEEN $day - 1 AND $day
+            UNION
+            (SELECT s.account_id FROM hourly_scores s JOIN hourly_runs r USING (hour)
+                WHERE s.flagged AND r.status = 'ok' AND r.run_date BETWEEN $day - 1 AND $day
+                    AND s.hour < $before
+             INTERSECT
+             SELECT account_id FROM alerted WHERE run_date < $day - 1)""",
+            {"day": day, "before": alerted_before},
         ).fetchall()
     }
+
+
+def flagged_by_previous_run(con: duckdb.DuckDBPyConnection, before) -> set[str] | None:
+    """Accounts flagged by the latest successful run before the instant `before`: an hourly run
+    of the 24 hours before it, else the latest night that ended by then; None when there is
+    neither (nothing to confirm against)."""
+    hour = con.execute(
+        "SELECT max(hour) FROM hourly_runs WHERE status = 'ok' AND hour < ? "
+        "AND hour >= ?::TIMESTAMPTZ - INTERVAL 24 HOUR",
+        [before, before],
+    ).fetchone()[0]
+    if hour is not None:
+        query, params = "SELECT account_id FROM hourly_scores WHERE flagged AND hour = ?", [hour]
+    else:
+        night = con.execute(
+            "SELECT max(run_date) FROM runs WHERE status = 'ok' "
+            "AND (run_date + 1)::TIMESTAMP AT TIME ZONE 'UTC' <= ?",
+            [before],
+        ).fetchone()[0]
+        if night is None:
+            return None
+        query = "SELECT account_id FROM account_scores WHERE flagged AND run_date = ?"
+        params = [night]
+    return {r[0] for r in con.execute(query, params).fetchall()}
 
 
 def match_ids(current: pl.DataFrame, previous: pl.DataFrame) -> dict[str, str]:

@@ -3,6 +3,7 @@ incremental signals; late rows; skipped hours; killed and rerun; the surge table
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -259,3 +260,71 @@ def test_surge_table_measures_adoption_rate_and_marker_rise():
     assert b["marker_family"] is None
     # A sent 36 of its last hour's 60 requests to the new model
     assert a["last_hour_newest_share"] == pytest.approx(0.6) and b["last_hour_newest_share"] == 0
+
+
+def test_an_hourly_alert_needs_the_previous_run_to_agree(tmp_path):
+    from dataclasses import replace
+
+    from detector import nightly, rules
+
+    con = wh.connect(tmp_path / "w.duckdb")
+    at = datetime(2026, 3, 2, 14, tzinfo=UTC)
+    assert wh.flagged_by_previous_run(con, at) is None  # nothing to confirm against
+    con.execute(
+        "INSERT INTO runs (run_date, status) VALUES ('2026-03-01', 'ok');"
+        "INSERT INTO account_scores (run_date, account_id, flagged) VALUES "
+        "('2026-03-01', 'night', true), ('2026-03-01', 'a2', false)"
+    )
+    assert wh.flagged_by_previous_run(con, at) == {"night"}
+    con.execute(
+        "INSERT INTO hourly_runs (hour, run_date, status) VALUES "
+        "('2026-03-02 13:00:00+00', '2026-03-02', 'ok'), "
+        "('2026-03-02 12:00:00+00', '2026-03-02', 'ok');"
+        "INSERT INTO hourly_scores (hour, account_id, flagged) VALUES "
+        "('2026-03-02 13:00:00+00', 'a1', true), ('2026-03-02 12:00:00+00', 'a2', true)"
+    )
+    assert wh.flagged_by_previous_run(con, at) == {"a1"}  # the latest hourly run, not older
+    later = at + timedelta(days=2)
+    assert wh.flagged_by_previous_run(con, later) == {"night"}  # hours older than a day
+    accounts = pl.DataFrame(
+        {
+            "account_id": ["a1", "a2"],
+            "flagged": [True, True],
+            "score": [0.9, 0.9],
+            "campaign_id": [None, None],
+            "reasons": [["r"], ["r"]],
+        },
+        schema_overrides={"campaign_id": pl.String},
+    )
+    campaigns = pl.DataFrame(
+        schema={
+            "campaign_id": pl.String,
+            "score": pl.Float64,
+            "n_accounts": pl.Int64,
+            "n_flagged": pl.Int64,
+            "reasons": pl.List(pl.String),
+        }
+    )
+    history = replace(
+        nightly.History.load(con, at.date(), at, inclusive=False),
+        confirmed=wh.flagged_by_previous_run(con, at),
+    )
+    events, _ = nightly.events_of(
+        con,
+        at.date(),
+        at,
+        accounts,
+        campaigns,
+        history,
+        rules.load(),
+        pl.DataFrame(schema=rules.HITS),
+    )
+    assert [json.loads(b)["data"]["account_id"] for _, _, b in events] == ["a1"]
+    # at night: a1 was alerted within the day; a2 was only ever flagged in one hour, never
+    # alerted, so the night may alert it
+    from detector.alerts import webhooks
+
+    webhooks.remember(con, events, at, "hourly")
+    night = datetime(2026, 3, 2, 23, 59, 59, tzinfo=UTC)
+    assert wh.recently_flagged(con, at.date(), night) == {"a1", "night"}  # and last night's
+    con.close()
