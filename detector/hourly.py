@@ -42,7 +42,6 @@ from detector.pipeline import featurise, scoring
 from features import failpoints, pipeline
 from features import store as stored
 from features.timing import stage
-from features.version import FEATURE_SET
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def run_hour(
         raise
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        _record_failure(warehouse_path, at, day, started_at, error, endpoints)
+        nightly.record_failure(warehouse_path, day, started_at, error, endpoints, hour=at)
         raise
     with warehouse.locked(warehouse_path):
         con = warehouse.open_waiting(warehouse_path, read_only=False, wait_s=120)
@@ -146,31 +145,14 @@ def run_hour(
             (n_alerts,) = con.execute(
                 "SELECT count(*) FROM alert_events WHERE source = 'hourly' AND first_at = ?", [at]
             ).fetchone()
-            n_flagged = int(accounts["flagged"].sum())
-            n_review = int((accounts["status"] == "review").sum())
-            con.execute(
-                "INSERT OR REPLACE INTO hourly_runs (hour, run_date, status, started_at, "
-                "finished_at, model, feature_set, window_days, n_requests, n_accounts, n_flagged, "
-                "n_review, n_campaigns, n_new_campaigns, n_alerts, seconds, store_key, error) "
-                "VALUES (?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                [
-                    at,
-                    day,
-                    started_at,
-                    datetime.now(UTC),
-                    str(model or "shipped default"),
-                    FEATURE_SET,
-                    window_days,
-                    data.n_requests,
-                    accounts.height,
-                    n_flagged,
-                    n_review,
-                    campaigns.height,
-                    len(new),
-                    n_alerts,
-                    time.perf_counter() - started,
-                    key,
-                ],
+            row = nightly.run_row(started_at, model, window_days, data, accounts, campaigns)
+            warehouse.upsert(
+                con,
+                "hourly_runs",
+                {"hour": at, "run_date": day, "status": "ok"}
+                | row
+                | {"n_new_campaigns": len(new), "n_alerts": n_alerts, "store_key": key}
+                | {"seconds": time.perf_counter() - started},
             )
             failpoints.hit("hourly.before_commit")
             con.execute("COMMIT")
@@ -182,8 +164,8 @@ def run_hour(
     return Outcome(
         at,
         accounts.height,
-        n_flagged,
-        n_review,
+        row["n_flagged"],
+        row["n_review"],
         campaigns.height,
         len(new),
         n_alerts,
@@ -215,32 +197,4 @@ def _replace_hour(con, at: datetime, frames: dict[str, pl.DataFrame]) -> None:
     for table in warehouse.PER_HOUR:
         con.execute(f"DELETE FROM {table} WHERE hour = ? OR hour < ?", [at, horizon])
     con.execute("DELETE FROM hourly_runs WHERE hour < ?", [horizon])
-    for table, frame in frames.items():
-        frame = frame.with_columns(pl.col(pl.Float64).round_sig_figs(12))
-        con.register("incoming", frame.with_columns(pl.lit(at).alias("hour")).to_arrow())
-        columns = ", ".join(["hour", *frame.columns])
-        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
-        con.unregister("incoming")
-
-
-def _record_failure(warehouse_path, at, day, started_at, error, endpoints) -> None:
-    """Mark the hour's run failed (its earlier rows stay) and queue `run.failed`."""
-    with warehouse.locked(warehouse_path):
-        con = warehouse.open_waiting(warehouse_path, read_only=False, wait_s=120)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(
-                "INSERT OR REPLACE INTO hourly_runs (hour, run_date, status, started_at, "
-                "finished_at, feature_set, error) VALUES (?, ?, 'failed', ?, ?, ?, ?)",
-                [at, day, started_at, datetime.now(UTC), FEATURE_SET, error[:2000]],
-            )
-            eid, body = webhooks.event(
-                "run.failed",
-                {"run_date": day.isoformat(), "hour": at.isoformat(), "error": error[:500]},
-                f"hourly:{at.isoformat()}:{started_at.isoformat()}",
-                datetime.now(UTC),
-            )
-            webhooks.enqueue(con, endpoints, [(eid, "run.failed", body)], datetime.now(UTC))
-            con.execute("COMMIT")
-        finally:
-            con.close()
+    warehouse.insert_frames(con, "hour", at, frames)

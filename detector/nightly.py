@@ -127,26 +127,12 @@ def run_date(
                 replace_night(con, day, frames)
             n_new = webhooks.remember(con, events, at, "nightly")
             webhooks.enqueue(con, endpoints, events, at)
-            con.execute(
-                "INSERT OR REPLACE INTO runs (run_date, status, started_at, finished_at, model, "
-                "feature_set, window_days, n_requests, n_accounts, n_flagged, n_campaigns, "
-                "n_alerts, seconds, error, n_review) "
-                "VALUES (?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                [
-                    day,
-                    started_at,
-                    datetime.now(UTC),
-                    str(model or "shipped default"),
-                    FEATURE_SET,
-                    window_days,
-                    data.n_requests,
-                    accounts.height,
-                    int(accounts["flagged"].sum()),
-                    campaigns.height,
-                    len(events),
-                    time.perf_counter() - started,
-                    int((accounts["status"] == "review").sum()),
-                ],
+            warehouse.upsert(
+                con,
+                "runs",
+                {"run_date": day, "status": "ok"}
+                | run_row(started_at, model, window_days, data, accounts, campaigns)
+                | {"n_alerts": len(events), "seconds": time.perf_counter() - started},
             )
             failpoints.hit("nightly.before_commit")
             con.execute("COMMIT")
@@ -176,24 +162,26 @@ def record_failure(
     started_at: datetime,
     error: str,
     endpoints: list[webhooks.Endpoint],
+    hour: datetime | None = None,
 ) -> None:
-    """Mark the date's run failed (its earlier results stay) and queue `run.failed`."""
+    """Mark the date's run (the hour's, for the hourly job) failed, its earlier results kept,
+    and queue `run.failed`."""
+    now = datetime.now(UTC)
+    row = {"status": "failed", "started_at": started_at, "finished_at": now}
+    row |= {"feature_set": FEATURE_SET, "error": error[:2000]}
+    data = {"run_date": day.isoformat(), "error": error[:500]}
+    if hour is None:
+        table, row, key = "runs", {"run_date": day} | row, f"{day.isoformat()}:"
+    else:
+        table, row = "hourly_runs", {"hour": hour, "run_date": day} | row
+        data, key = data | {"hour": hour.isoformat()}, f"hourly:{hour.isoformat()}:"
     with warehouse.locked(warehouse_path):
         con = warehouse.open_waiting(warehouse_path, read_only=False, wait_s=120)
         try:
             con.execute("BEGIN TRANSACTION")
-            con.execute(
-                "INSERT OR REPLACE INTO runs (run_date, status, started_at, finished_at, feature_set, error) "
-                "VALUES (?, 'failed', ?, ?, ?, ?)",
-                [day, started_at, datetime.now(UTC), FEATURE_SET, error[:2000]],
-            )
-            eid, body = webhooks.event(
-                "run.failed",
-                {"run_date": day.isoformat(), "error": error[:500]},
-                f"{day.isoformat()}:{started_at.isoformat()}",
-                datetime.now(UTC),
-            )
-            webhooks.enqueue(con, endpoints, [(eid, "run.failed", body)], datetime.now(UTC))
+            warehouse.upsert(con, table, row)
+            eid, body = webhooks.event("run.failed", data, key + started_at.isoformat(), now)
+            webhooks.enqueue(con, endpoints, [(eid, "run.failed", body)], now)
             con.execute("COMMIT")
         finally:
             con.close()
@@ -374,11 +362,21 @@ def replace_night(con, day: date, frames: dict[str, pl.DataFrame]) -> None:
     the caller's transaction."""
     for table in warehouse.PER_DATE:
         con.execute(f"DELETE FROM {table} WHERE run_date = ?", [day])
-    for table, frame in frames.items():
-        # a backstop for float sums a parallel engine may add in any order (DuckDB's
-        # aggregates): 12 significant digits, whatever the magnitude
-        frame = frame.with_columns(pl.col(pl.Float64).round_sig_figs(12))
-        con.register("incoming", frame.with_columns(pl.lit(day).alias("run_date")).to_arrow())
-        columns = ", ".join(["run_date", *frame.columns])
-        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
-        con.unregister("incoming")
+    warehouse.insert_frames(con, "run_date", day, frames)
+
+
+def run_row(started_at, model, window_days, data, accounts, campaigns) -> dict:
+    """The manifest columns a night's and an hour's run rows share."""
+    return {
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC),
+        "model": str(model or "shipped default"),
+        "feature_set": FEATURE_SET,
+        "window_days": window_days,
+        "n_requests": data.n_requests,
+        "n_accounts": accounts.height,
+        "n_flagged": int(accounts["flagged"].sum()),
+        "n_review": int((accounts["status"] == "review").sum()),
+        "n_campaigns": campaigns.height,
+        "error": None,
+    }

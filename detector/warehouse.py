@@ -223,6 +223,28 @@ def open_waiting(path: Path, read_only: bool, wait_s: float = 10.0) -> duckdb.Du
             time.sleep(0.1)
 
 
+def upsert(con: duckdb.DuckDBPyConnection, table: str, row: dict) -> None:
+    """INSERT OR REPLACE one row (column -> value) into `table` (a run's manifest row)."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
+
+
+def insert_frames(
+    con: duckdb.DuckDBPyConnection, key: str, value, frames: dict[str, pl.DataFrame]
+) -> None:
+    """Insert each frame into its table (table -> rows) with the column `key` set to `value`
+    (a night's run_date, an hour), inside the caller's transaction. Floats are kept to 12
+    significant digits: a backstop for sums a parallel engine (DuckDB's aggregates) may add in
+    any order, whatever the magnitude."""
+    for table, frame in frames.items():
+        frame = frame.with_columns(pl.col(pl.Float64).round_sig_figs(12))
+        con.register("incoming", frame.with_columns(pl.lit(value).alias(key)).to_arrow())
+        columns = ", ".join([key, *frame.columns])
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
+        con.unregister("incoming")
+
+
 def rule_modes(path: Path) -> dict[str, str]:
     """Rule id -> mode as analysts set them (empty when there is no warehouse yet)."""
     if not path.exists():
