@@ -279,6 +279,18 @@ def test_a_failed_run_is_recorded_and_alerted(store, tmp_path):
     assert kinds == ["run.failed"]
 
 
+NO_ACCOUNTS = pl.DataFrame(
+    schema={
+        "account_id": pl.String,
+        "flagged": pl.Boolean,
+        "score": pl.Float64,
+        "campaign_id": pl.String,
+        "reasons": pl.List(pl.String),
+    }
+)
+"""No flagged accounts: the events of a night that only has campaigns."""
+
+
 def test_dismissed_campaign_is_re_alerted_only_after_material_growth(tmp_path):
     from detector import nightly as job
 
@@ -302,15 +314,7 @@ def test_dismissed_campaign_is_re_alerted_only_after_material_growth(tmp_path):
                 "reasons": [["r"]],
             }
         )
-        accounts = pl.DataFrame(
-            schema={
-                "account_id": pl.String,
-                "flagged": pl.Boolean,
-                "score": pl.Float64,
-                "campaign_id": pl.String,
-                "reasons": pl.List(pl.String),
-            }
-        )
+        accounts = NO_ACCOUNTS
         day = date(2026, 3, 2)
         at = datetime(2026, 3, 2, 23, 59, 59, tzinfo=UTC)
         history = job.History.load(con, day, at, inclusive=True)
@@ -356,15 +360,7 @@ def test_an_enforced_surge_on_a_known_campaign_is_one_update_naming_the_rule(tmp
             "reasons": [["r"], ["s"]],
         }
     )
-    accounts = pl.DataFrame(
-        schema={
-            "account_id": pl.String,
-            "flagged": pl.Boolean,
-            "score": pl.Float64,
-            "campaign_id": pl.String,
-            "reasons": pl.List(pl.String),
-        }
-    )
+    accounts = NO_ACCOUNTS
     surge = pl.DataFrame(
         {
             "rule_id": ["model_release_surge", "model_release_surge", "cell_rate_jump"],
