@@ -163,10 +163,10 @@ def measure(name, seed, truth, labels, members, flagged, surges, alerted) -> dic
         first_night = mine.filter(midnight)["hour"].min()
         pivot_alert = None
         if t["pivot"] is not None:
-            alerted = mine.join(surges, on=["hour", "campaign_id"]).filter(
+            fired = mine.join(surges, on=["hour", "campaign_id"]).filter(
                 pl.col("hour") >= t["pivot"]
             )
-            pivot_alert = alerted["hour"].min()
+            pivot_alert = fired["hour"].min()
 
         def hours(at, since):
             return None if at is None or since is None else (at - since).total_seconds() / 3600
