@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -107,6 +108,19 @@ def _kill_delay(fault: str, clean_s: float) -> float:
     return random.Random(int(fault.split(":")[1])).uniform(0.15, 0.7) * clean_s
 
 
+def _kill_mid_run(args: list, fault: str, clean_s: float, reset) -> float:
+    """Kill `args` at a seeded moment of a run as long as the clean one; when the machine ran
+    it faster than the clean run was timed (the load changed) and it finished first, `reset`
+    what it wrote and try again at half the delay. Returns the delay of the kill."""
+    delay = _kill_delay(fault, clean_s)
+    for _ in range(4):
+        if _run(args, kill_after=delay) == -signal.SIGKILL:
+            return delay
+        reset()
+        delay /= 2
+    raise AssertionError(f"the run always ended before the kill (last try at {delay:.1f} s)")
+
+
 @pytest.fixture(scope="module")
 def clean_store(sources, tmp_path_factory) -> tuple[Path, float]:
     store = tmp_path_factory.mktemp("clean") / "store"
@@ -117,9 +131,8 @@ def clean_store(sources, tmp_path_factory) -> tuple[Path, float]:
 def test_ingest_killed_then_rerun_equals_a_clean_run(sources, clean_store, tmp_path, fault):
     store, (clean_path, clean_s) = tmp_path / "store", clean_store
     if fault.startswith("random:"):
-        delay = _kill_delay(fault, clean_s)
-        code = _run(["ingest", *sources["files"], "--store", store], kill_after=delay)
-        assert code == -signal.SIGKILL, f"the run ended before the kill at {delay:.1f} s"
+        args = ["ingest", *sources["files"], "--store", store]
+        _kill_mid_run(args, fault, clean_s, lambda: shutil.rmtree(store))
     else:
         code = _run(
             ["ingest", *sources["files"], "--store", store], {"DISTILLGUARD_FAILPOINT": fault}
@@ -154,9 +167,13 @@ def test_nightly_killed_then_rerun_equals_a_clean_run(
     warehouse, export = tmp_path / "w.duckdb", tmp_path / "export"
     args = _nightly_args(clean_store[0], sources["last"], warehouse, export)
     if fault.startswith("random:"):
-        delay = _kill_delay(fault, clean_warehouse[2])
-        code = _run(args, kill_after=delay)
-        assert code == -signal.SIGKILL, f"the run ended before the kill at {delay:.1f} s"
+
+        def reset() -> None:
+            for path in (warehouse, Path(f"{warehouse}.wal")):
+                path.unlink(missing_ok=True)
+            shutil.rmtree(export, ignore_errors=True)
+
+        _kill_mid_run(args, fault, clean_warehouse[2], reset)
     else:
         assert _run(args, {"DISTILLGUARD_FAILPOINT": fault}) == -signal.SIGKILL, fault
     assert _run(args) == 0
