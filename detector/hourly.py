@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from detector import nightly, rules, warehouse
@@ -59,10 +60,10 @@ class Outcome:
 
 
 def hour_of(at: datetime | None) -> datetime:
-    """`at` (default: now) floored to its hour, in UTC."""
+    """`at` (default: now) floored to its hour, in UTC; a time without a zone is UTC (the
+    store's and the warehouse's clock)."""
     at = datetime.now(UTC) if at is None else at
-    if at.tzinfo is None:
-        raise ValueError(f"--at must carry a time zone (e.g. 2026-03-05T13:00Z), got {at}")
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
@@ -142,6 +143,7 @@ def run_hour(
                 _replace_hour(con, at, frames)
             webhooks.remember(con, events, at, "hourly")
             webhooks.enqueue(con, endpoints, events, at)
+            # the events this hour raised first (a rerun of the hour counts them again)
             (n_alerts,) = con.execute(
                 "SELECT count(*) FROM alert_events WHERE source = 'hourly' AND first_at = ?", [at]
             ).fetchone()
@@ -183,7 +185,7 @@ def _done(warehouse_path: Path, at: datetime, key: str) -> bool:
         row = con.execute(
             "SELECT status, store_key FROM hourly_runs WHERE hour = ?", [at]
         ).fetchone()
-    except Exception:  # a warehouse from before the hourly job: no hourly_runs yet
+    except duckdb.CatalogException:  # a warehouse from before the hourly job: no hourly_runs
         return False
     finally:
         con.close()

@@ -176,7 +176,7 @@ def hourly(
     from detector.model import artifact
 
     try:
-        when = job.hour_of(None if at is None else _utc(datetime.fromisoformat(at)))
+        when = job.hour_of(None if at is None else datetime.fromisoformat(at))
         endpoints = webhooks.load_endpoints(alerts)
         artifact.load(model)
     except (ValueError, artifact.ModelError) as exc:
@@ -213,13 +213,6 @@ def hourly(
     if endpoints:
         out.print(delivery_line(deliver(warehouse, endpoints)))
     out.print(f"Warehouse: {warehouse}")
-
-
-def _utc(moment):
-    """A time given without a zone is UTC (the store's and the warehouse's clock)."""
-    from datetime import UTC
-
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 @app.command()

@@ -32,6 +32,7 @@ from detector.model.graph import make_graph, structure
 from detector.model.train import Fitted, predict
 from detector.pipeline import surges
 from detector.pipeline.featurise import WindowData
+from features.pipeline import Window
 from features.timing import stage
 
 ACCOUNT_SCORES = {
@@ -91,8 +92,7 @@ def score_data(fitted: Fitted, data: WindowData, **options) -> Scored:
         data.clusters.evidence,
         data.activity,
         recent=data.recent,
-        window_hours=data.window.days * 24.0,
-        window_end_s=data.window.end_s,
+        window=data.window,
         **options,
     )
 
@@ -108,13 +108,12 @@ def score_window(
     explain_limit: int = EXPLAIN_LIMIT,
     ruleset: rules.RuleSet | None = None,
     recent: pl.DataFrame | None = None,
-    window_hours: float = 7 * 24.0,
-    window_end_s: float | None = None,
+    window: Window | None = None,
 ) -> Scored:
     """Score a window. `activity`: account_id, first_seen, last_seen, n_requests. `ruleset`:
     the rules and their modes (default: the shipped rules in their default modes). `recent`:
-    per-account surge inputs (`surges.account_sql`) of the window ending at `window_end_s`;
-    without them the `cluster_surges` rules see no rows."""
+    per-account surge inputs (`surges.account_sql`) of `window`; without both the
+    `cluster_surges` rules see no rows."""
     if features.is_empty():
         return Scored(
             pl.DataFrame(schema=ACCOUNT_SCORES),
@@ -177,7 +176,7 @@ def score_window(
         ),
     )
     with stage("rules: surges"):
-        surge_hits = _surge_hits(ruleset, per_cluster, base, recent, window_end_s, window_hours)
+        surge_hits = _surge_hits(ruleset, per_cluster, base, recent, window)
     cluster_hits = pl.concat([cluster_hits, surge_hits])
     per_cluster = per_cluster.filter(
         pl.col("campaign_id").is_in(sorted(ruleset.enforced(cluster_hits)))
@@ -236,7 +235,7 @@ def score_window(
         .select("rule_id", "subject_id", "evidence")
         .iter_rows()
     ):
-        cluster = per_cluster.filter(pl.col("campaign_id") == cid)["cluster"].item()
+        cluster = next(c for c, reported_id in reported.items() if reported_id == cid)
         campaign_reasons.setdefault(cluster, []).insert(0, rules.reason(titles[rid], ev))
     campaigns = _campaigns(per_cluster, accounts, activity, campaign_reasons)
     hits = pl.concat([account_hits, cluster_hits]).sort(["rule_id", "subject_id"])
@@ -282,16 +281,16 @@ def _surge_hits(
     per_cluster: pl.DataFrame,
     base: pl.DataFrame,
     recent: pl.DataFrame | None,
-    end_s: float | None,
-    window_hours: float,
+    window: Window | None,
 ) -> pl.DataFrame:
     """Hits of the rules on `cluster_surges` (none without the window's recent activity)."""
-    if recent is None or end_s is None or per_cluster.is_empty():
+    if recent is None or window is None or per_cluster.is_empty():
         return pl.DataFrame(schema=rules.HITS)
     members = per_cluster.select("campaign_id", "cluster").join(
         base.select("cluster", "account_id", "flagged"), on="cluster"
     )
-    return ruleset.run("cluster_surges", surges.table(members, recent, end_s, window_hours))
+    table = surges.table(members, recent, window.end_s, window.days * 24.0)
+    return ruleset.run("cluster_surges", table)
 
 
 def _status(
