@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from detector.linking.cluster import EDGE_SCHEMA, ClusterConfig, Clusters, cluster, combine
+from detector.linking import lockstep
 from detector.linking.edges import (
     EDGE_TYPES,
     LinkConfig,
@@ -73,6 +74,14 @@ def link_with(
         if name in types:
             with stage(f"links: {name}"):
                 frames.append(run(sql).cast(EDGE_SCHEMA))
+    if "lockstep" in types:
+        with stage("links: lockstep"):
+            found = run(lockstep.candidates_sql(cfg.lockstep))
+            frames.append(
+                lockstep.edges_from(found, cfg.lockstep, EDGE_TYPES["lockstep"].strength).cast(
+                    EDGE_SCHEMA
+                )
+            )
     if "behaviour" in types:
         columns = [c for c in NUMERIC if c in features.columns]
         with stage("links: behaviour"):

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from detector.linking.lockstep import LockstepConfig
+
 PRIME = 2147483647  # 2**31 - 1: MinHash arithmetic stays inside signed 64-bit in every engine
 
 
@@ -23,6 +25,7 @@ class EdgeType:
     name: str
     strength: float
     meaning: str
+    model_input: bool = True  # the shipped model reads it (False: clustering and operations only)
 
 
 EDGE_TYPES = {
@@ -38,6 +41,12 @@ EDGE_TYPES = {
             "model_switch", 0.25, "first used a new model in the same hour, soon after release"
         ),
         EdgeType("behaviour", 0.2, "nearly identical behaviour vectors"),
+        EdgeType(
+            "lockstep",
+            0.8,
+            "active together in bursts of a minute or two that their own rates do not explain",
+            model_input=False,
+        ),
     )
 }
 
@@ -59,6 +68,7 @@ class LinkConfig:
     behaviour_min_cos: float = 0.995
     behaviour_k: int = 3
     seed: int = 17
+    lockstep: LockstepConfig = LockstepConfig()
 
     def __post_init__(self) -> None:
         if self.minhash_k % self.band_rows:

@@ -24,7 +24,9 @@ from detector.linking.cluster import ordered_sum
 from detector.linking.edges import EDGE_TYPES
 from features.registry import BY_NAME, CATEGORICAL, FEATURES, NUMERIC, POPULATION
 
-LINK_TYPES = tuple(EDGE_TYPES)
+LINK_TYPES = tuple(name for name, e in EDGE_TYPES.items() if e.model_input)
+"""The link types the model reads; links of other types (lockstep) shape clusters and
+operations only, until a model is trained with them."""
 GRAPH_MEANING = {
     **{f"deg_{t}": f"weight of links by {EDGE_TYPES[t].meaning}" for t in LINK_TYPES},
     "cluster_size": "accounts in its cluster (1 when unclustered)",
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 
 def structure(features: pl.DataFrame, edges: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
     """The feature table with link-graph columns: weighted degree per link type, cluster size."""
+    edges = edges.filter(pl.col("edge_type").is_in(LINK_TYPES))
     ends = pl.concat(
         [
             edges.select(pl.col("src").alias("account_id"), "edge_type", "weight"),

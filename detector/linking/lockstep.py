@@ -1,0 +1,183 @@
+"""Lockstep edges after SynchroTrap (Cao et al., CCS 2014): accounts that act together in bursts.
+
+A swarm dispatched by one controller hits the API in bursts: in a minute or two, dozens of its
+accounts send requests at once, then go quiet. Each pair of members may share only a few percent
+of its active windows (every account also works alone), so set similarity over all of an
+account's activity (the `synchrony` edges) misses it; what gives it away is that the windows
+they share are windows nobody else's rate explains.
+
+Three steps, all in SQL (DuckDB here, Spark SQL through `features.spark.to_spark`):
+
+1. **Burst windows.** Requests fall into windows of `window_s` seconds, per stratum (model,
+   tools or not, thinking mode: what a controller dispatches together). A window is a burst
+   when its active accounts `n` are far above its baseline `lam`: the local level (the larger
+   of the means over the `baseline_windows` before it and after it, so a sharp office-hours
+   rise is no burst) plus the excess over the local level that the same slot shows on average
+   in every hour (schedules at :00) or, over three days or more, on every day (a nightly
+   cron). Far above: the Chernoff bound on the Poisson tail, `exp(-lam) (e lam / n)^n`, is
+   below `window_alpha`, and `n >= min_burst`.
+2. **Bursty accounts.** An account is in a burst at its own rate now and then; a swarm member
+   is in far more of them. With `p` the share of an hour of day's windows (per stratum) the
+   account is active in and `H` the bursts in that hour, it is expected in `e = sum p H`
+   bursts; it is bursty when it is in `h >= min_co` and the Chernoff bound on
+   `P(X >= h | e)` is below `account_alpha`. A busy account at popular hours is in many bursts
+   and expected in as many.
+3. **Co-activity.** Per burst window with at most `max_sharing` accounts (fan-out is capped;
+   never all pairs of the population), every pair of its bursty accounts counts one. Pairs
+   with `min_co` shared bursts or more are candidates.
+4. **Chance.** For a candidate pair, the co-activity expected if both acted independently at
+   their own rates is `mu = sum over stratum and hour of day of p_a p_b H`, with `p` the share of
+   that hour's windows the account is active in and `H` the bursts in that hour. The pair is a
+   `lockstep` edge when `P(X >= count)`, X ~ Poisson(mu), is below `pair_alpha`: the stated
+   false-link rate per tested pair (at most `pair_alpha` times the candidates tested are
+   expected to be false links when accounts act independently at their own hourly rates).
+
+Accounts busy at the same popular hours share no bursts (their windows are explained by the
+baselines), and two busy accounts that land in a few bursts by chance have a large `mu`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import polars as pl
+from scipy.stats import poisson
+
+
+@dataclass(frozen=True)
+class LockstepConfig:
+    window_s: int = 60
+    baseline_windows: int = 30
+    min_burst: int = 5
+    window_alpha: float = 1e-2
+    min_co: int = 3
+    account_alpha: float = 1e-4
+    pair_alpha: float = 1e-4
+    max_sharing: int = 200
+    saturate: int = 3  # shared bursts at which an edge reaches full strength
+
+    def __post_init__(self) -> None:
+        if self.window_s < 1 or 86400 % self.window_s or 3600 % self.window_s:
+            raise ValueError(f"window_s must divide an hour, got {self.window_s}")
+        if not all(0 < x < 1 for x in (self.window_alpha, self.account_alpha, self.pair_alpha)):
+            raise ValueError("window_alpha, account_alpha and pair_alpha must be in (0, 1)")
+        if self.min_co < 2 or self.min_burst < 2:
+            raise ValueError("min_co and min_burst must be at least 2")
+
+
+def _log_tail(n: str, lam: str) -> str:
+    """SQL for the log of the Chernoff bound on P(X >= n), X ~ Poisson(lam), for n > lam."""
+    return f"(-({lam}) + ({n}) - ({n}) * ln(({n}) / ({lam})))"
+
+
+def candidates_sql(cfg: LockstepConfig) -> str:
+    """Candidate pairs over the relation `signals`: src, dst, together (shared bursts), mu
+    (expected by chance), first_w / last_w (window numbers of the first and last shared burst),
+    tested (candidate pairs in all) and bursts (burst windows found)."""
+    w, h = cfg.window_s, cfg.baseline_windows
+    per_hour, per_day = 3600 // w, 86400 // w
+    return f"""
+WITH a AS (
+  SELECT DISTINCT account_id, CAST(floor(t_s / {w}) AS BIGINT) AS w,
+    concat(coalesce(request_model, ''), '|',
+           CASE WHEN coalesce(n_tools, 0) > 0 THEN 't' ELSE '-' END, '|',
+           coalesce(thinking_mode, '')) AS k
+  FROM signals
+),
+span AS (SELECT min(w) AS lo, max(w) AS hi, (max(w) - min(w) + 1) AS n_w FROM a),
+cnt AS (SELECT k, w, count(*) AS n FROM a GROUP BY k, w),
+base AS (
+  SELECT k, w, n, greatest(
+    coalesce(sum(n) OVER (PARTITION BY k ORDER BY w RANGE BETWEEN {h} PRECEDING AND 1 PRECEDING), 0),
+    coalesce(sum(n) OVER (PARTITION BY k ORDER BY w RANGE BETWEEN 1 FOLLOWING AND {h} FOLLOWING), 0)
+  ) * 1.0 / {h} AS local
+  FROM cnt
+),
+hour_slot AS (
+  SELECT k, w % {per_hour} AS s,
+    sum(greatest(n - local, 0)) * 1.0 / greatest(1, (SELECT n_w FROM span) / {per_hour}) AS m
+  FROM base GROUP BY k, w % {per_hour}
+),
+day_slot AS (
+  SELECT k, w % {per_day} AS s,
+    CASE WHEN (SELECT n_w FROM span) >= 3 * {per_day}
+         THEN sum(greatest(n - local, 0)) * 1.0 / ((SELECT n_w FROM span) / {per_day}) ELSE 0 END AS m
+  FROM base GROUP BY k, w % {per_day}
+),
+lam AS (
+  SELECT b.k, b.w, b.n, greatest(b.local + greatest(hs.m, ds.m), 0.05) AS lam
+  FROM base AS b
+  JOIN hour_slot AS hs ON hs.k = b.k AND hs.s = b.w % {per_hour}
+  JOIN day_slot AS ds ON ds.k = b.k AND ds.s = b.w % {per_day}
+),
+hot AS (
+  SELECT k, w, n FROM lam
+  WHERE n >= {cfg.min_burst} AND n <= {cfg.max_sharing} AND n > lam
+    AND {_log_tail("n", "lam")} <= {math.log(cfg.window_alpha)}
+),
+ha AS (SELECT a.account_id, a.k, a.w FROM a JOIN hot ON a.k = hot.k AND a.w = hot.w),
+prof AS (
+  SELECT account_id, k, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT) AS hod,
+    count(*) * 1.0 / greatest(1, (SELECT n_w FROM span) / {per_day}) / {per_hour} AS p
+  FROM a GROUP BY account_id, k, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT)
+),
+bursts AS (
+  SELECT k, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT) AS hod, count(*) AS nh
+  FROM hot GROUP BY k, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT)
+),
+joined AS (SELECT account_id, count(*) AS h FROM ha GROUP BY account_id),
+expected AS (
+  SELECT prof.account_id, sum(prof.p * bursts.nh) AS e
+  FROM prof JOIN bursts ON bursts.k = prof.k AND bursts.hod = prof.hod
+  GROUP BY prof.account_id
+),
+bursty AS (
+  SELECT joined.account_id FROM joined JOIN expected ON expected.account_id = joined.account_id
+  WHERE joined.h >= {cfg.min_co} AND joined.h > greatest(expected.e, 1e-9)
+    AND {_log_tail("joined.h", "greatest(expected.e, 1e-9)")} <= {math.log(cfg.account_alpha)}
+),
+hb AS (SELECT ha.account_id, ha.k, ha.w FROM ha JOIN bursty ON bursty.account_id = ha.account_id),
+co AS (
+  SELECT x.account_id AS src, y.account_id AS dst, count(*) AS together,
+    min(x.w) AS first_w, max(x.w) AS last_w
+  FROM hb AS x JOIN hb AS y ON x.k = y.k AND x.w = y.w AND x.account_id < y.account_id
+  GROUP BY x.account_id, y.account_id
+  HAVING count(*) >= {cfg.min_co}
+),
+mu AS (
+  SELECT co.src, co.dst, sum(pa.p * pb.p * bursts.nh) AS mu
+  FROM co
+  JOIN prof AS pa ON pa.account_id = co.src
+  JOIN prof AS pb ON pb.account_id = co.dst AND pb.k = pa.k AND pb.hod = pa.hod
+  JOIN bursts ON bursts.k = pa.k AND bursts.hod = pa.hod
+  GROUP BY co.src, co.dst
+)
+SELECT co.src, co.dst, co.together, coalesce(mu.mu, 0.0) AS mu, co.first_w, co.last_w,
+  (SELECT count(*) FROM co) AS tested, (SELECT count(*) FROM hot) AS bursts
+FROM co LEFT JOIN mu ON mu.src = co.src AND mu.dst = co.dst"""
+
+
+def edges_from(candidates: pl.DataFrame, cfg: LockstepConfig, strength: float) -> pl.DataFrame:
+    """`lockstep` edges (src, dst, edge_type, weight, evidence) from `candidates_sql`'s rows:
+    pairs whose shared bursts chance explains with probability below `pair_alpha`."""
+    p = poisson.sf(candidates["together"].to_numpy() - 1, candidates["mu"].to_numpy())
+    kept = candidates.filter(pl.Series(p <= cfg.pair_alpha, dtype=pl.Boolean))
+    first = pl.from_epoch(pl.col("first_w") * cfg.window_s, time_unit="s")
+    last = pl.from_epoch(pl.col("last_w") * cfg.window_s, time_unit="s")
+    return kept.select(
+        "src",
+        "dst",
+        pl.lit("lockstep").alias("edge_type"),
+        (pl.min_horizontal(pl.col("together") / cfg.saturate, pl.lit(1.0)) * strength).alias(
+            "weight"
+        ),
+        pl.format(
+            "{} bursts of {}s together ({} expected by chance), {} to {} UTC",
+            "together",
+            pl.lit(cfg.window_s),
+            pl.col("mu").round(2),
+            first.dt.strftime("%m-%d %H:%M"),
+            last.dt.strftime("%m-%d %H:%M"),
+        ).alias("evidence"),
+    )
