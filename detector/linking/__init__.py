@@ -12,8 +12,8 @@ from collections.abc import Callable
 import duckdb
 import polars as pl
 
-from detector.linking.cluster import EDGE_SCHEMA, ClusterConfig, Clusters, cluster, combine
 from detector.linking import lockstep
+from detector.linking.cluster import EDGE_SCHEMA, ClusterConfig, Clusters, cluster, combine
 from detector.linking.edges import (
     EDGE_TYPES,
     LinkConfig,
@@ -89,7 +89,16 @@ def link_with(
     return pl.concat(frames) if frames else pl.DataFrame(schema=EDGE_SCHEMA)
 
 
+def cell_edges(edges: pl.DataFrame) -> pl.DataFrame:
+    """The edges cells are clustered on (`EdgeType.cell_input`). Lockstep joins cells into
+    operations instead: on our simulator's bursty legitimate customers (proxy companies,
+    education platforms) it links too much to shape cells and the model inputs they give."""
+    kinds = [name for name, e in EDGE_TYPES.items() if e.cell_input]
+    return edges.filter(pl.col("edge_type").is_in(kinds))
+
+
 __all__ = [
+    "cell_edges",
     "EDGE_TYPES",
     "ClusterConfig",
     "Clusters",

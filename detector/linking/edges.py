@@ -25,7 +25,8 @@ class EdgeType:
     name: str
     strength: float
     meaning: str
-    model_input: bool = True  # the shipped model reads it (False: clustering and operations only)
+    model_input: bool = True  # the shipped model reads it
+    cell_input: bool = True  # Leiden clusters (cells) on it (False: joins cells into operations)
 
 
 EDGE_TYPES = {
@@ -46,6 +47,7 @@ EDGE_TYPES = {
             0.8,
             "active together in bursts of a minute or two that their own rates do not explain",
             model_input=False,
+            cell_input=False,
         ),
     )
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link
+from detector.linking import ClusterConfig, Clusters, LinkConfig, cell_edges, cluster, link
 from features.aggregate import feature_sql
 from features.signals import request_signals, with_signup_subnet
 
@@ -58,4 +58,4 @@ def link_frames(
         edges = link(con, features, link_cfg)
     finally:
         con.close()
-    return features, edges, cluster(features["account_id"], edges, cluster_cfg)
+    return features, edges, cluster(features["account_id"], cell_edges(edges), cluster_cfg)

@@ -25,9 +25,11 @@ Three steps, all in SQL (DuckDB here, Spark SQL through `features.spark.to_spark
 3. **Co-activity.** Per burst window with at most `max_sharing` accounts (fan-out is capped;
    never all pairs of the population), every pair of its bursty accounts counts one. Pairs
    with `min_co` shared bursts or more are candidates.
-4. **Chance.** For a candidate pair, the co-activity expected if both acted independently at
-   their own rates is `mu = sum over stratum and hour of day of p_a p_b H`, with `p` the share of
-   that hour's windows the account is active in and `H` the bursts in that hour. The pair is a
+4. **Chance.** For a candidate pair, the co-activity expected by chance is what one account's
+   own rate gives in the other's bursts: `mu = max(sum over a's bursts of p_b, sum over b's
+   bursts of p_a)`, with `p` the share of that stratum's windows at that hour of day the
+   account is active in. (A busy account active in half of all windows meets half of any
+   swarm member's bursts; that is no lockstep.) The pair is a
    `lockstep` edge when `P(X >= count)`, X ~ Poisson(mu), is below `pair_alpha`: the stated
    false-link rate per tested pair (at most `pair_alpha` times the candidates tested are
    expected to be false links when accounts act independently at their own hourly rates).
@@ -89,8 +91,10 @@ span AS (SELECT min(w) AS lo, max(w) AS hi, (max(w) - min(w) + 1) AS n_w FROM a)
 cnt AS (SELECT k, w, count(*) AS n FROM a GROUP BY k, w),
 base AS (
   SELECT k, w, n, greatest(
-    coalesce(sum(n) OVER (PARTITION BY k ORDER BY w RANGE BETWEEN {h} PRECEDING AND 1 PRECEDING), 0),
-    coalesce(sum(n) OVER (PARTITION BY k ORDER BY w RANGE BETWEEN 1 FOLLOWING AND {h} FOLLOWING), 0)
+    coalesce(sum(n) OVER (PARTITION BY k ORDER BY w
+                          RANGE BETWEEN {h} PRECEDING AND 1 PRECEDING), 0),
+    coalesce(sum(n) OVER (PARTITION BY k ORDER BY w
+                          RANGE BETWEEN 1 FOLLOWING AND {h} FOLLOWING), 0)
   ) * 1.0 / {h} AS local
   FROM cnt
 ),
@@ -102,7 +106,8 @@ hour_slot AS (
 day_slot AS (
   SELECT k, w % {per_day} AS s,
     CASE WHEN (SELECT n_w FROM span) >= 3 * {per_day}
-         THEN sum(greatest(n - local, 0)) * 1.0 / ((SELECT n_w FROM span) / {per_day}) ELSE 0 END AS m
+         THEN sum(greatest(n - local, 0)) * 1.0 / ((SELECT n_w FROM span) / {per_day})
+         ELSE 0 END AS m
   FROM base GROUP BY k, w % {per_day}
 ),
 lam AS (
@@ -145,14 +150,20 @@ co AS (
   GROUP BY x.account_id, y.account_id
   HAVING count(*) >= {cfg.min_co}
 ),
-mu AS (
-  SELECT co.src, co.dst, sum(pa.p * pb.p * bursts.nh) AS mu
-  FROM co
-  JOIN prof AS pa ON pa.account_id = co.src
-  JOIN prof AS pb ON pb.account_id = co.dst AND pb.k = pa.k AND pb.hod = pa.hod
-  JOIN bursts ON bursts.k = pa.k AND bursts.hod = pa.hod
+side AS (
+  SELECT co.src AS src, co.dst AS dst, 'src' AS side, sum(coalesce(pd.p, 0.0)) AS m
+  FROM co JOIN hb AS x ON x.account_id = co.src
+  LEFT JOIN prof AS pd ON pd.account_id = co.dst AND pd.k = x.k
+    AND pd.hod = CAST(floor((x.w % {per_day}) / {per_hour}) AS BIGINT)
   GROUP BY co.src, co.dst
-)
+  UNION ALL
+  SELECT co.src AS src, co.dst AS dst, 'dst' AS side, sum(coalesce(ps.p, 0.0)) AS m
+  FROM co JOIN hb AS y ON y.account_id = co.dst
+  LEFT JOIN prof AS ps ON ps.account_id = co.src AND ps.k = y.k
+    AND ps.hod = CAST(floor((y.w % {per_day}) / {per_hour}) AS BIGINT)
+  GROUP BY co.src, co.dst
+),
+mu AS (SELECT src, dst, max(m) AS mu FROM side GROUP BY src, dst)
 SELECT co.src, co.dst, co.together, coalesce(mu.mu, 0.0) AS mu, co.first_w, co.last_w,
   (SELECT count(*) FROM co) AS tested, (SELECT count(*) FROM hot) AS bursts
 FROM co LEFT JOIN mu ON mu.src = co.src AND mu.dst = co.dst"""

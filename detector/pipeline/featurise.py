@@ -14,7 +14,16 @@ from pathlib import Path
 
 import polars as pl
 
-from detector.linking import ClusterConfig, Clusters, LinkConfig, cluster, link, link_with
+from detector.linking import (
+    ClusterConfig,
+    Clusters,
+    LinkConfig,
+    cell_edges,
+    cluster,
+    link,
+    link_with,
+    operations,
+)
 from detector.pipeline import surges
 from features import pipeline
 from features.timing import stage
@@ -31,6 +40,7 @@ class WindowData:
     activity: pl.DataFrame  # account_id, first_seen, last_seen, n_requests
     n_requests: int
     recent: pl.DataFrame | None = None  # surges.PER_ACCOUNT: the window's last hours
+    elements: pl.DataFrame | None = None  # operations.ELEMENTS: fingerprint values shared
 
 
 def span(store: Path) -> pipeline.Window | None:
@@ -64,7 +74,13 @@ def featurise(
             recent = pl.from_arrow(
                 con.sql(surges.account_sql(window.start_s, window.end_s)).to_arrow_table()
             )
-    return window_data(window, feats, edges, activity, cluster_cfg, recent)
+        with stage("operations: fingerprint elements"):
+            elements = pl.from_arrow(con.sql(elements_sql(link_cfg)).to_arrow_table())
+    return window_data(window, feats, edges, activity, cluster_cfg, recent, elements)
+
+
+def elements_sql(cfg: LinkConfig) -> str:
+    return operations.elements_sql(cfg.max_sharing, cfg.switch_max_lag_h)
 
 
 ACTIVITY_SQL = (
@@ -74,7 +90,7 @@ ACTIVITY_SQL = (
 
 
 def window_data(
-    window, feats, edges, activity, cluster_cfg=ClusterConfig(), recent=None
+    window, feats, edges, activity, cluster_cfg=ClusterConfig(), recent=None, elements=None
 ) -> WindowData | None:
     """Clusters the linked accounts and assembles the window (any engine's outputs)."""
     if feats.is_empty():
@@ -90,9 +106,16 @@ def window_data(
         pl.col("n_requests").cast(pl.Int64),
     ).sort("account_id")
     with stage("clusters (Leiden) and evidence"):
-        clusters = cluster(feats["account_id"], edges, cluster_cfg)
+        clusters = cluster(feats["account_id"], cell_edges(edges), cluster_cfg)
     return WindowData(
-        window, feats, edges, clusters, activity, int(activity["n_requests"].sum()), recent
+        window,
+        feats,
+        edges,
+        clusters,
+        activity,
+        int(activity["n_requests"].sum()),
+        recent,
+        None if elements is None else elements.cast(operations.ELEMENTS),
     )
 
 
@@ -117,7 +140,8 @@ def featurise_spark(
     edges = link_with(run, feats, link_cfg)
     activity = run(ACTIVITY_SQL)
     recent = run(surges.account_sql(window.start_s, window.end_s))
-    return window_data(window, feats, edges, activity, cluster_cfg, recent)
+    elements = run(elements_sql(link_cfg))
+    return window_data(window, feats, edges, activity, cluster_cfg, recent, elements)
 
 
 __all__ = ["WindowData", "featurise", "featurise_spark", "span", "window_data"]

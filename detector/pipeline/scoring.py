@@ -21,18 +21,20 @@ the rest are `"clear"`. Only `"flagged"` accounts raise `account.flagged` alerts
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from detector import rules
+from detector.linking import operations
 from detector.model import explain
 from detector.model.graph import make_graph, structure
 from detector.model.train import Fitted, predict
 from detector.pipeline import surges
 from detector.pipeline.featurise import WindowData
 from features.pipeline import Window
+from features.registry import NUMERIC
 from features.timing import stage
 
 ACCOUNT_SCORES = {
@@ -43,6 +45,7 @@ ACCOUNT_SCORES = {
     "campaign_id": pl.String,
     "reasons": pl.List(pl.String),
     "cluster": pl.String,
+    "cell": pl.String,
 }
 CAMPAIGNS = {
     "campaign_id": pl.String,
@@ -54,7 +57,21 @@ CAMPAIGNS = {
     "n_requests": pl.Int64,
     "reasons": pl.List(pl.String),
     "cluster": pl.String,
+    "n_cells": pl.Int64,
+    "attribution": pl.List(pl.String),
 }
+CAMPAIGN_CELLS = {
+    "campaign_id": pl.String,
+    "cell": pl.String,
+    "cluster": pl.String,
+    "n_accounts": pl.Int64,
+    "n_flagged": pl.Int64,
+    "score": pl.Float64,
+    "shares": pl.List(pl.String),
+    "joined_by": pl.List(pl.String),
+}
+"""One row per cell of each campaign (operation): a reported link cluster, or a lone flagged
+account the operation's fingerprint joined to it (`cluster` null)."""
 
 
 EXPLAIN_LIMIT = 2000
@@ -76,10 +93,15 @@ class Scored:
     accounts: pl.DataFrame  # ACCOUNT_SCORES columns
     campaigns: pl.DataFrame  # CAMPAIGNS columns
     rule_hits: pl.DataFrame  # rules.HITS columns: every rule that fired (enforced or shadow)
+    cells: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CAMPAIGN_CELLS))
 
 
 def campaign_id(members: list[str]) -> str:
     return "cmp_" + hashlib.sha256(min(members).encode()).hexdigest()[:12]
+
+
+def cell_id(members: list[str]) -> str:
+    return "cell_" + hashlib.sha256(min(members).encode()).hexdigest()[:12]
 
 
 def score_data(fitted: Fitted, data: WindowData, **options) -> Scored:
@@ -93,6 +115,7 @@ def score_data(fitted: Fitted, data: WindowData, **options) -> Scored:
         data.activity,
         recent=data.recent,
         window=data.window,
+        elements=data.elements,
         **options,
     )
 
@@ -109,11 +132,14 @@ def score_window(
     ruleset: rules.RuleSet | None = None,
     recent: pl.DataFrame | None = None,
     window: Window | None = None,
+    elements: pl.DataFrame | None = None,
+    operation_cfg: operations.OperationConfig = operations.OperationConfig(),
 ) -> Scored:
     """Score a window. `activity`: account_id, first_seen, last_seen, n_requests. `ruleset`:
     the rules and their modes (default: the shipped rules in their default modes). `recent`:
     per-account surge inputs (`surges.account_sql`) of `window`; without both the
-    `cluster_surges` rules see no rows."""
+    `cluster_surges` rules see no rows. `elements`: the window's fingerprint elements
+    (`operations.elements_sql`); without them every reported cell is its own campaign."""
     if features.is_empty():
         return Scored(
             pl.DataFrame(schema=ACCOUNT_SCORES),
@@ -182,8 +208,11 @@ def score_window(
         pl.col("campaign_id").is_in(sorted(ruleset.enforced(cluster_hits)))
     ).drop("n_accounts")
     reported = dict(zip(per_cluster["cluster"], per_cluster["campaign_id"], strict=True))
+    with stage("operations"):
+        ops = _operations(features, base, reported, edges, elements, operation_cfg)
+    op_of = [ops.account_op.get(a) for a in graph.ids]
     status, held = _status(
-        fitted, frame, flagged, [c in reported or r for c, r in zip(clusters, ruled)]
+        fitted, frame, flagged, [o is not None or r for o, r in zip(op_of, ruled)]
     )
     everyone = np.flatnonzero(flagged)
     targets = everyone[np.argsort(-scores[everyone], kind="stable")[:explain_limit]]
@@ -196,15 +225,15 @@ def score_window(
             texts = explain.account_reasons(attr, frame, edges, fitted.prep.medians)
             campaign_reasons = explain.campaign_reasons(
                 attr,
-                [clusters[i] if clusters[i] in reported else None for i in targets],
+                [op_of[i] for i in targets],
                 frame,
-                evidence,
+                _operation_evidence(evidence, ops.cell_op),
                 fitted.prep.medians,
             )
         for i, text in zip(targets, texts, strict=True):
             reasons[i] = text
         for i in np.setdiff1d(everyone, targets):  # beyond the limit: the campaign's reasons
-            shared = campaign_reasons.get(clusters[i], [])
+            shared = campaign_reasons.get(op_of[i], [])
             reasons[i] = [
                 f"not explained alone ({everyone.size:,} flagged, limit {explain_limit:,})"
             ]
@@ -225,21 +254,122 @@ def score_window(
     accounts = base.with_columns(
         pl.Series("flagged", status == "flagged"),
         pl.Series("status", status, dtype=pl.String),
-        pl.col("cluster")
-        .replace_strict(reported, default=None, return_dtype=pl.String)
-        .alias("campaign_id"),
+        pl.Series("campaign_id", op_of, dtype=pl.String),
         pl.Series("reasons", reasons, dtype=pl.List(pl.String)),
+        pl.Series("cell", [ops.account_cell.get(a) for a in graph.ids], dtype=pl.String),
     ).select(list(ACCOUNT_SCORES))
+    by_cell_id = {cid: ops.cell_op[c] for c, cid in reported.items()}
     for rid, cid, ev in (
         surge_hits.filter(pl.col("mode") == "enforce")
         .select("rule_id", "subject_id", "evidence")
         .iter_rows()
     ):
-        cluster = next(c for c, reported_id in reported.items() if reported_id == cid)
-        campaign_reasons.setdefault(cluster, []).insert(0, rules.reason(titles[rid], ev))
-    campaigns = _campaigns(per_cluster, accounts, activity, campaign_reasons)
-    hits = pl.concat([account_hits, cluster_hits]).sort(["rule_id", "subject_id"])
-    return Scored(accounts.sort("score", descending=True), campaigns, hits)
+        campaign_reasons.setdefault(by_cell_id[cid], []).insert(0, rules.reason(titles[rid], ev))
+    cells = _cells(ops, per_cluster, accounts, evidence)
+    campaigns = _campaigns(cells, accounts, activity, campaign_reasons, ops.attribution)
+    hits = pl.concat([account_hits, cluster_hits]).with_columns(
+        pl.when(pl.col("subject_kind") == "campaign")
+        .then(pl.col("subject_id").replace(by_cell_id))
+        .otherwise("subject_id")
+        .alias("subject_id")
+    )
+    return Scored(
+        accounts.sort("score", descending=True),
+        campaigns,
+        hits.sort(["rule_id", "subject_id"]),
+        cells,
+    )
+
+
+@dataclass(frozen=True)
+class _Ops:
+    account_op: dict[str, str]  # account -> its campaign (operation) id
+    account_cell: dict[str, str]  # account -> its cell id
+    cell_op: dict[str, str]  # reported cluster -> its campaign id
+    units: pl.DataFrame  # unit, cluster (null for a lone account), campaign_id, cell, joined_by
+    attribution: dict[str, list[str]]  # campaign id -> what joins its cells
+
+
+def _operations(
+    features: pl.DataFrame,
+    base: pl.DataFrame,
+    reported: dict[str, str],
+    edges: pl.DataFrame,
+    elements: pl.DataFrame | None,
+    cfg: operations.OperationConfig,
+) -> _Ops:
+    """Reported cells and lone flagged accounts joined into operations (`operations`)."""
+    in_cells = base.filter(pl.col("cluster").is_in(list(reported))).select(
+        pl.col("cluster").alias("unit"), "account_id"
+    )
+    lone = base.filter(
+        pl.col("flagged") & ~pl.col("cluster").is_in(list(reported)).fill_null(False)
+    )
+    units = pl.concat(
+        [in_cells, lone.select(pl.format("account:{}", "account_id").alias("unit"), "account_id")]
+    )
+    if elements is None or units.is_empty():
+        assignment = pl.DataFrame(
+            {
+                "unit": list(reported),
+                "operation": list(reported),
+                "joined_by": [[]] * len(reported),
+            },
+            schema={"unit": pl.String, "operation": pl.String, "joined_by": pl.List(pl.String)},
+        )
+        attribution: dict[str, list[str]] = {}
+    else:
+        columns = [c for c in NUMERIC if c in features.columns]
+        wanted = features.filter(pl.col("account_id").is_in(units["account_id"].implode()))
+        vectors = operations.behaviour_vectors(features, columns)
+        vectors = {a: vectors[a] for a in wanted["account_id"].to_list()}
+        ops = operations.join_units(units, set(reported), elements, edges, vectors, cfg)
+        assignment, attribution = ops.assignment, ops.attribution
+    kept = units.join(assignment, on="unit")
+    members = kept.group_by("operation").agg(pl.col("account_id"))
+    op_id = {op: campaign_id(m) for op, m in members.iter_rows()}
+    cell_members = kept.group_by("unit").agg(pl.col("account_id"))
+    unit_cell = {u: cell_id(m) for u, m in cell_members.iter_rows()}
+    account_op = {a: op_id[o] for a, o in kept.select("account_id", "operation").iter_rows()}
+    account_cell = {a: unit_cell[u] for a, u in kept.select("account_id", "unit").iter_rows()}
+    cell_op = {
+        u: op_id[o] for u, o in assignment.select("unit", "operation").iter_rows() if u in reported
+    }
+    unit_rows = assignment.select(
+        "unit",
+        pl.when(pl.col("unit").is_in(list(reported))).then("unit").alias("cluster"),
+        pl.col("operation").replace_strict(op_id, return_dtype=pl.String).alias("campaign_id"),
+        pl.col("unit").replace_strict(unit_cell, return_dtype=pl.String).alias("cell"),
+        "joined_by",
+    )
+    return _Ops(
+        account_op,
+        account_cell,
+        cell_op,
+        unit_rows,
+        {op_id[o]: lines for o, lines in attribution.items()},
+    )
+
+
+def _operation_evidence(evidence: pl.DataFrame, cell_op: dict[str, str]) -> pl.DataFrame:
+    """Cluster evidence summed per operation (so a campaign's reasons cover all its cells)."""
+    inside = evidence.filter(pl.col("cluster").is_in(list(cell_op)))
+    if inside.is_empty():
+        return evidence.clear()
+    return (
+        inside.with_columns(pl.col("cluster").replace_strict(cell_op, return_dtype=pl.String))
+        .group_by("cluster", "edge_type")
+        .agg(
+            pl.col("n_edges").sum(),
+            pl.col("weight").sum(),
+            pl.col("top_values")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .unique(maintain_order=True)
+            .head(3),
+        )
+        .select(evidence.columns)
+        .sort(["cluster", "weight", "edge_type"], descending=[False, True, False])
+    )
 
 
 DRIFT_RATIO = 3.0
@@ -307,13 +437,64 @@ def _status(
     return status, held
 
 
+def _cells(
+    ops: _Ops, per_cluster: pl.DataFrame, accounts: pl.DataFrame, evidence: pl.DataFrame
+) -> pl.DataFrame:
+    """CAMPAIGN_CELLS: each campaign's cells, what each shares and how each joins the rest."""
+    if ops.units.is_empty():
+        return pl.DataFrame(schema=CAMPAIGN_CELLS)
+    counts = (
+        accounts.filter(pl.col("cell").is_not_null())
+        .group_by("cell")
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_accounts"),
+            pl.col("flagged").sum().cast(pl.Int64).alias("n_flagged"),
+            pl.col("score").max().alias("top_account_score"),
+        )
+    )
+    shares = (
+        evidence.filter(pl.col("cluster").is_in(ops.units["cluster"].drop_nulls().implode()))
+        .with_columns(
+            pl.format(
+                "{} link(s): {}{}",
+                "n_edges",
+                pl.col("edge_type"),
+                pl.when(pl.col("top_values").list.len() > 0)
+                .then(pl.format(" ({})", pl.col("top_values").list.head(2).list.join(", ")))
+                .otherwise(pl.lit("")),
+            ).alias("line")
+        )
+        .group_by("cluster", maintain_order=True)
+        .agg(pl.col("line").alias("shares"))
+    )
+    head = per_cluster.select("cluster", pl.col("campaign_score").alias("head"))
+    return (
+        ops.units.join(counts, on="cell", how="left")
+        .join(shares, on="cluster", how="left")
+        .join(head, on="cluster", how="left")
+        .select(
+            "campaign_id",
+            "cell",
+            "cluster",
+            pl.col("n_accounts").fill_null(0),
+            pl.col("n_flagged").fill_null(0),
+            pl.coalesce("head", "top_account_score").alias("score"),
+            pl.col("shares").fill_null([]),
+            "joined_by",
+        )
+        .cast(CAMPAIGN_CELLS)
+        .sort(["campaign_id", "n_accounts", "cell"], descending=[False, True, False])
+    )
+
+
 def _campaigns(
-    per_cluster: pl.DataFrame,
+    cells: pl.DataFrame,
     accounts: pl.DataFrame,
     activity: pl.DataFrame,
     reasons: dict[str, list[str]],
+    attribution: dict[str, list[str]],
 ) -> pl.DataFrame:
-    if per_cluster.is_empty():
+    if cells.is_empty():
         return pl.DataFrame(schema=CAMPAIGNS)
     stats = (
         accounts.filter(pl.col("campaign_id").is_not_null())
@@ -321,20 +502,34 @@ def _campaigns(
         .group_by("campaign_id")
         .agg(
             pl.len().cast(pl.Int64).alias("n_accounts"),
+            pl.col("flagged").sum().cast(pl.Int64).alias("n_flagged"),
             pl.col("first_seen").min(),
             pl.col("last_seen").max(),
             pl.col("n_requests").sum().cast(pl.Int64),
         )
     )
+    # the campaign's score is its strongest cell's; `cluster` is its largest cell's
+    per_op = (
+        cells.filter(pl.col("cluster").is_not_null())
+        .sort(["campaign_id", "n_accounts", "cluster"], descending=[False, True, False])
+        .group_by("campaign_id", maintain_order=True)
+        .agg(pl.col("score").max(), pl.col("cluster").first())
+        .join(cells.group_by("campaign_id").len("n_cells"), on="campaign_id")
+    )
     return (
-        per_cluster.select(
-            "campaign_id",
-            pl.col("campaign_score").alias("score"),
-            pl.col("n_flagged").cast(pl.Int64),
-            "cluster",
-            pl.col("cluster")
-            .replace_strict(reasons, default=[], return_dtype=pl.List(pl.String))
-            .alias("reasons"),
+        per_op.with_columns(
+            pl.col("campaign_id")
+            .replace_strict(attribution, default=[], return_dtype=pl.List(pl.String))
+            .alias("attribution"),
+            pl.col("n_cells").cast(pl.Int64),
+        )
+        .with_columns(
+            pl.concat_list(
+                "attribution",
+                pl.col("campaign_id").replace_strict(
+                    reasons, default=[], return_dtype=pl.List(pl.String)
+                ),
+            ).alias("reasons")
         )
         .join(stats, on="campaign_id")
         .select(list(CAMPAIGNS))

@@ -26,6 +26,11 @@ class Knobs:
     round_robin: the proxy spreads load evenly across accounts (False: heavy-tailed per account).
     cover_share: share of campaign requests that are ordinary customers' prompts mixed in.
     mimic_diurnal: campaign traffic follows office hours instead of running 24/7.
+    shared_playbook: every cell of a campaign runs from one controller: the cells send the
+        campaign's own dataset (task texts from the campaign's slice of the prompt pools) with
+        one client build, and lockstep cells fire in the same bursts, within seconds.
+    cell_size: campaign cells (proxy ranges, payment groups) of this many accounts (0: the
+        archetype's own group sizes); a hydra of 48 accounts in cells of 8 runs six ranges.
     """
 
     paraphrase: float = 0.0
@@ -35,8 +40,12 @@ class Knobs:
     round_robin: bool = True
     cover_share: float = 0.0
     mimic_diurnal: bool = False
+    shared_playbook: bool = False
+    cell_size: int = 0
 
     def __post_init__(self) -> None:
+        if self.cell_size < 0:
+            raise ValueError(f"cell_size must be 0 or positive, got {self.cell_size}")
         for name in ("paraphrase", "cover_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -107,6 +116,10 @@ SCENARIOS: dict[str, dict] = {
     "hydra_only": {"campaigns": ("hydra_proxy",)},
     "quiet": {"campaigns": ("quiet_grader", "lockstep_swarm")},
     "no_campaigns": {"campaign_share": 0.0},
+    "operations": {
+        "knobs": Knobs(shared_playbook=True, cell_size=8, distinct_infra=False),
+        "campaign_share": 0.12,
+    },
 }
 """Presets for `--scenario`; data/SIMULATOR.md describes each."""
 

@@ -205,11 +205,20 @@ def _timestamps(rng, acct, accounts: pl.DataFrame, archetypes, first_day, cfg) -
         secs[bursty] = runs[acct[bursty], pick] + rng.random(bursty.sum()) * 2400
     sync = prof == "sync"
     if sync.any():
-        groups = accounts["_group"].to_numpy()[acct[sync]]
+        group = accounts["_group"]
+        spread = 900.0
+        if cfg.knobs.shared_playbook:  # one controller fires every cell of a campaign at once
+            group = accounts.select(
+                pl.when(pl.col("campaign").is_not_null())
+                .then(pl.col("_group").min().over("campaign"))
+                .otherwise("_group")
+            ).to_series()
+            spread = 20.0
+        groups = group.to_numpy()[acct[sync]]
         n_bursts = cfg.days * 4
         bursts = rng.random((groups.max() + 1, n_bursts)) * cfg.days * 86400
         pick = rng.integers(0, n_bursts, sync.sum())
-        secs[sync] = bursts[groups, pick] + rng.random(sync.sum()) * 900
+        secs[sync] = bursts[groups, pick] + rng.random(sync.sum()) * spread
     return np.clip(secs, first_day[acct] * 86400, cfg.days * 86400 - 1)
 
 
@@ -291,8 +300,29 @@ def build_requests(
         p = np.array(pools["elicit_phrases"], dtype=object)[phrase]
         t = np.array(pools["tasks"], dtype=object)[task]
         prompts[elicit] = t + "\n\n" + p
+    if cfg.knobs.shared_playbook:
+        _campaign_datasets(rng, accounts, pools, acct, kinds, prompts)
     frame = _columns(cfg, rng, accounts, archetypes, pools, acct, secs, kinds, prompts)
     return frame.with_columns(pl.Series("_kind", kinds.astype(str))).sort("ts", "request_id")
+
+
+def _campaign_datasets(rng, accounts: pl.DataFrame, pools, acct, kinds, prompts) -> None:
+    """Each campaign's requests draw their task texts from the campaign's own fifth of each
+    pool (its dataset), whichever cell sends them; elicitation keeps its phrasing."""
+    names = accounts["campaign"].to_list()
+    index = {c: i for i, c in enumerate(sorted({c for c in names if c is not None}))}
+    camp = np.array([index.get(c, -1) for c in names])[acct]
+    for kind in KINDS:
+        pool = pools["tasks" if kind == "elicit" else kind]
+        mask = (kinds == kind) & (camp >= 0)
+        if not mask.any() or kind == "benchmark":
+            continue
+        size = max(10, len(pool) // 5)
+        pick = (camp[mask] * size + rng.integers(0, size, mask.sum())) % len(pool)
+        texts = np.array(pool, dtype=object)[pick]
+        if kind == "elicit":  # keep the phrasing after the task
+            texts = texts + "\n\n" + np.array([p.rsplit("\n\n", 1)[-1] for p in prompts[mask]])
+        prompts[mask] = texts
 
 
 def _columns(cfg, rng, accounts, archetypes, pools, acct, secs, kinds, prompts) -> pl.DataFrame:

@@ -52,6 +52,8 @@ def _assign(
         remaining = max(int(k), 2)  # small worlds get small cells, never a missing campaign
         while remaining > 0:
             size = min(remaining, int(rng.integers(arch.group[0], arch.group[1] + 1)))
+            if cfg.knobs.cell_size:
+                size = min(remaining, cfg.knobs.cell_size)
             out.extend((arch, arch.name, group) for _ in range(size))
             group += 1
             remaining -= size
@@ -90,9 +92,12 @@ def build_accounts(
     """One row per account: contract columns plus the simulator's private attributes (`_`)."""
     k = cfg.knobs
     groups: dict[int, dict] = {}
+    playbook: dict[str, str] = {}
     rows = []
     for arch, campaign, group in _assign(rng, cfg, archetypes):
         g = groups.get(group) or groups.setdefault(group, _group(rng, fake, arch, cfg))
+        if campaign is not None and k.shared_playbook:  # one controller: the campaign's client
+            g["ua"] = playbook.setdefault(campaign, g["ua"])
         shared = set(arch.shared) if arch.group[1] > 1 else set()
         if campaign is not None and k.distinct_infra:
             shared -= {"payment", "net", "ua", "domain"}
