@@ -15,11 +15,14 @@ texts it sent (`task`: the masked prompt), template openings (`template`), syste
 everyone sends (a popular benchmark item, the default SDK string) is no evidence, and the
 rarity weight `1 / log2(1 + holders)` says how much one shared value is worth.
 
-**The rule.** Two units are *joined* when (a) their evidence, summed over element kinds (each
-kind capped at `kind_cap`) plus `per_lockstep` for every lockstep edge between their members
-(capped at `kind_cap`), reaches `min_evidence`; and (b) their members behave alike: the cosine
-of their mean robust-standardised feature vectors is at least `min_behaviour`, so two
-playbooks that happen to share some values stay apart. An operation is a connected set of
+**The rule.** Two units are *joined* when (a) their evidence reaches `min_evidence`, summed
+over element kinds, each in [0, 1]: for task texts, templates and system prompts the weighted
+overlap (rarity weight of the shared values over the smaller unit's total: 0.5 means half
+of what the smaller unit shares with anyone, it shares with the other); for a client
+string or pivot hour `single_weight` times its rarity weight; for lockstep the share of the
+smaller unit's members with a lockstep edge to the other; and (b) their members behave alike:
+the cosine of their mean robust-standardised feature vectors is at least `min_behaviour`, so
+two playbooks that happen to share some values stay apart. An operation is a connected set of
 joined cells. A lone flagged account joins the one operation it is most strongly joined to and
 never bridges two; lone accounts alone never make an operation (a campaign needs a reported
 cell, as before). Every join is kept with its evidence: that is what an analyst cites.
@@ -78,14 +81,14 @@ ELEMENTS = {"account_id": pl.String, "kind": pl.String, "value": pl.String, "hol
 
 @dataclass(frozen=True)
 class OperationConfig:
-    min_evidence: float = 1.5
-    min_behaviour: float = 0.5
-    kind_cap: float = 3.0
-    per_lockstep: float = 0.5
+    min_evidence: float = 0.5
+    min_behaviour: float = 0.7
+    single_weight: float = 0.5
+    min_values: int = 10
 
     def __post_init__(self) -> None:
-        if self.min_evidence <= 0 or self.kind_cap <= 0:
-            raise ValueError("min_evidence and kind_cap must be positive")
+        if self.min_evidence <= 0 or self.single_weight < 0:
+            raise ValueError("min_evidence must be positive and single_weight not negative")
         if not -1 <= self.min_behaviour <= 1:
             raise ValueError(f"min_behaviour is a cosine in [-1, 1], got {self.min_behaviour}")
 
@@ -121,22 +124,56 @@ def behaviour_vectors(features: pl.DataFrame, columns: list[str]) -> dict[str, n
     return dict(zip(features["account_id"].to_list(), x, strict=True))
 
 
+SET_KINDS = ("task", "system")
+
+
 def _shared(held: pl.DataFrame, cfg: OperationConfig) -> pl.DataFrame:
-    """Per pair of units (a < b) and element kind: shared values, and their rarity weight."""
+    """Per pair of units (a < b) and element kind: shared values and their evidence. For the
+    set kinds (task texts, templates, system prompts) the evidence is a weighted overlap: the
+    rarity weight of what they share over the smaller unit's total, scaled down below
+    `min_values` shared values (a unit that sent six texts shares all six easily), so two cells
+    that send one dataset score near 1 and two playbooks that meet on a few items near 0. A
+    client string or pivot hour is one value per account: it counts `single_weight` times its
+    rarity weight, supporting evidence only."""
+    weighted = held.with_columns((1.0 / (1.0 + pl.col("holders")).log(2)).alias("w"))
+    totals = weighted.group_by("unit", "kind").agg(pl.col("w").sum().alias("total"))
     pairs = (
-        held.join(held, on=["kind", "value"], suffix="_b")
+        weighted.join(weighted.select("unit", "kind", "value"), on=["kind", "value"], suffix="_b")
         .filter(pl.col("unit") < pl.col("unit_b"))
         .group_by(pl.col("unit").alias("a"), pl.col("unit_b").alias("b"), "kind")
         .agg(
             pl.len().alias("n"),
-            (1.0 / (1.0 + pl.col("holders")).log(2)).sum().alias("w"),
+            pl.col("w").sum().alias("shared"),
             pl.col("value").sort().first().alias("example"),
         )
+        .join(totals.rename({"unit": "a", "total": "total_a"}), on=["a", "kind"])
+        .join(totals.rename({"unit": "b", "total": "total_b"}), on=["b", "kind"])
     )
-    return pairs.with_columns(pl.min_horizontal("w", pl.lit(cfg.kind_cap)).alias("w"))
+    overlap = (
+        pl.col("shared")
+        / pl.min_horizontal("total_a", "total_b")
+        * pl.min_horizontal(pl.col("n") / cfg.min_values, pl.lit(1.0))
+    )
+    return pairs.select(
+        "a",
+        "b",
+        "kind",
+        "n",
+        pl.when(pl.col("kind").is_in(SET_KINDS))
+        .then(overlap)
+        .when(pl.col("kind") == "template")
+        .then(overlap * cfg.single_weight)
+        .otherwise(pl.col("shared") * cfg.single_weight)
+        .clip(0.0, 1.0)
+        .alias("w"),
+        "example",
+    )
 
 
 def _lockstep(units: pl.DataFrame, edges: pl.DataFrame, cfg: OperationConfig) -> pl.DataFrame:
+    """Per pair of units: lockstep edges between their members, as evidence the share of the
+    smaller unit's members that have one (1: every member of the smaller unit does)."""
+    size = units.group_by("unit").len("size")
     ls = edges.filter(pl.col("edge_type") == "lockstep").select("src", "dst")
     ends = (
         ls.join(units.rename({"account_id": "src", "unit": "ua"}), on="src")
@@ -150,12 +187,16 @@ def _lockstep(units: pl.DataFrame, edges: pl.DataFrame, cfg: OperationConfig) ->
     return (
         ends.group_by("a", "b")
         .len("n")
-        .with_columns(
+        .join(size.rename({"unit": "a", "size": "size_a"}), on="a")
+        .join(size.rename({"unit": "b", "size": "size_b"}), on="b")
+        .select(
+            "a",
+            "b",
             pl.lit("lockstep").alias("kind"),
-            pl.min_horizontal(pl.col("n") * cfg.per_lockstep, pl.lit(cfg.kind_cap)).alias("w"),
+            pl.col("n").cast(pl.UInt32),
+            (pl.col("n") / pl.min_horizontal("size_a", "size_b")).clip(0.0, 1.0).alias("w"),
             pl.lit(None, pl.String).alias("example"),
         )
-        .select("a", "b", "kind", "n", "w", "example")
     )
 
 
