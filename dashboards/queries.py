@@ -243,6 +243,27 @@ def evidence(con: Con, cluster: str | None, day: date) -> pl.DataFrame:
     )
 
 
+def cells(con: Con, campaign_id: str, day: date) -> pl.DataFrame:
+    """The campaign's cells (link clusters and lone accounts joined to them), largest first,
+    with what each shares and how it joins the rest of the operation."""
+    return frame(
+        con,
+        "SELECT cell, cluster, n_accounts, n_flagged, score, shares, joined_by "
+        "FROM campaign_cells WHERE run_date = ? AND campaign_id = ? "
+        "ORDER BY n_accounts DESC, cell",
+        [day, campaign_id],
+    )
+
+
+def attribution(con: Con, campaign_id: str, day: date) -> list[str]:
+    """What joins the campaign's cells into one operation (empty for a single cell)."""
+    rows = con.execute(
+        "SELECT attribution FROM campaigns WHERE run_date = ? AND campaign_id = ?",
+        [day, campaign_id],
+    ).fetchall()
+    return list(rows[0][0] or []) if rows else []
+
+
 def samples(con: Con, campaign_id: str, day: date, limit: int = 12) -> pl.DataFrame:
     return frame(
         con,

@@ -118,6 +118,7 @@ def run_date(
                 con, day, at, accounts, campaigns, history, ruleset, hits
             )
             frames = _frames(accounts, campaigns, members, data)
+            frames["campaign_cells"] = scored.cells.with_columns(rename)
             frames["rule_hits"] = pl.concat([hits, growth_hits])
             frames |= {
                 name: frame.with_columns(rename) if "campaign_id" in frame.columns else frame
@@ -347,7 +348,7 @@ def _frames(accounts, campaigns, members, data) -> dict[str, pl.DataFrame]:
     evidence = data.clusters.evidence
     return {
         "account_scores": accounts.select(
-            "account_id", "score", "flagged", "campaign_id", "reasons", "cluster", "status"
+            "account_id", "score", "flagged", "campaign_id", "reasons", "cluster", "status", "cell"
         ),
         "campaigns": campaigns.select(warehouse.CAMPAIGN_COLUMNS),
         "campaign_members": members.select("campaign_id", "account_id"),

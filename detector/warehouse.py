@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS campaigns (
 ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS tactics VARCHAR[];
 ALTER TABLE account_scores ADD COLUMN IF NOT EXISTS status VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS n_review BIGINT;
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS n_cells BIGINT;
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS attribution VARCHAR[];
+ALTER TABLE account_scores ADD COLUMN IF NOT EXISTS cell VARCHAR;
+CREATE TABLE IF NOT EXISTS campaign_cells (
+    run_date DATE, campaign_id VARCHAR, cell VARCHAR, cluster VARCHAR, n_accounts BIGINT,
+    n_flagged BIGINT, score DOUBLE, shares VARCHAR[], joined_by VARCHAR[]
+);
 CREATE TABLE IF NOT EXISTS campaign_members (run_date DATE, campaign_id VARCHAR, account_id VARCHAR);
 CREATE TABLE IF NOT EXISTS campaign_links (
     run_date DATE, campaign_id VARCHAR, src VARCHAR, dst VARCHAR, edge_type VARCHAR, weight DOUBLE,
@@ -128,12 +135,15 @@ CAMPAIGN_COLUMNS = (
     "reasons",
     "cluster",
     "tactics",
+    "n_cells",
+    "attribution",
 )
 """The columns of `campaigns` besides run_date, in table order."""
 PER_DATE = (
     "account_scores",
     "campaigns",
     "campaign_members",
+    "campaign_cells",
     "evidence",
     "account_features",
     "campaign_links",

@@ -1,4 +1,5 @@
-"""Campaign page: evidence, members, link graph, timeline, samples and the decision on it."""
+"""Campaign page: evidence, the operation's cells and what joins them, members, link graph,
+timeline, samples and the decision on it."""
 
 from __future__ import annotations
 
@@ -48,6 +49,19 @@ with infra:
     st.subheader("Shared infrastructure")
     shared = ui.read("evidence", row["cluster"], night)
     ui.table(shared.with_columns(pl.col("top_values").list.join(", ")))
+
+cells = ui.read("cells", text, night)
+if cells.height > 1:
+    st.subheader(f"Operation: {cells.height} cells")
+    st.caption("What joins them into one operation:")
+    for line in ui.read("attribution", text, night):
+        ui.inert(line, limit=300)
+    ui.table(
+        cells.with_columns(
+            pl.col("shares").list.join("; "),
+            pl.col("joined_by").list.join(" | "),
+        )
+    )
 
 nights = ui.read("campaign_nights", text)
 if nights.height > 1:

@@ -128,8 +128,10 @@ def score(
         f"({data.window.dates[0]}..{data.window.end}) with model {model or 'shipped default'} "
         f"(threshold {fitted.threshold:.3f}, {meta['config']['fpr_budget']:.2%} legitimate FPR "
         f"budget): {n_flagged:,} flagged, {n_review:,} held for review, "
-        f"{scored.campaigns.height:,} campaign(s), {n_shadow:,} shadow rule hit(s). "
-        f"{skipped}. Wrote {out}/account_scores.parquet, campaigns.parquet and rule_hits.parquet."
+        f"{scored.campaigns.height:,} campaign(s) over {scored.cells.height:,} cell(s), "
+        f"{n_shadow:,} shadow rule hit(s). "
+        f"{skipped}. Wrote {out}/account_scores.parquet, campaigns.parquet, "
+        "campaign_cells.parquet and rule_hits.parquet."
     )
     warning = scoring.traffic_warning(fitted, scored.accounts)
     if warning:
@@ -159,6 +161,7 @@ def _score_store(store: Path, fitted, ruleset, date: str | None, window: str | N
         scored.accounts.write_parquet(out / "account_scores.parquet")
         scored.campaigns.write_parquet(out / "campaigns.parquet")
         scored.rule_hits.write_parquet(out / "rule_hits.parquet")
+        scored.cells.write_parquet(out / "campaign_cells.parquet")
     return data, scored
 
 
