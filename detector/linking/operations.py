@@ -82,9 +82,10 @@ ELEMENTS = {"account_id": pl.String, "kind": pl.String, "value": pl.String, "hol
 @dataclass(frozen=True)
 class OperationConfig:
     min_evidence: float = 0.5
-    min_behaviour: float = 0.7
+    min_behaviour: float = 0.9
     single_weight: float = 0.5
     min_values: int = 10
+    min_own: float = 0.2
 
     def __post_init__(self) -> None:
         if self.min_evidence <= 0 or self.single_weight < 0:
@@ -131,19 +132,24 @@ def _shared(held: pl.DataFrame, cfg: OperationConfig) -> pl.DataFrame:
     """Per pair of units (a < b) and element kind: shared values and their evidence. For the
     set kinds (task texts, templates, system prompts) the evidence is a weighted overlap: the
     rarity weight of what they share over the smaller unit's total, scaled down below
-    `min_values` shared values (a unit that sent six texts shares all six easily), so two cells
-    that send one dataset score near 1 and two playbooks that meet on a few items near 0. A
+    `min_values` shared values (a unit that sent six texts shares all six easily) and below
+    `min_own`, the mean share of a shared value's holders that are members of the two units (a
+    text that many other customers send too, a public dataset, says little about these two):
+    two cells that send one dataset score near 1, two playbooks that meet on common items near 0. A
     client string or pivot hour is one value per account: it counts `single_weight` times its
     rarity weight, supporting evidence only."""
     weighted = held.with_columns((1.0 / (1.0 + pl.col("holders")).log(2)).alias("w"))
     totals = weighted.group_by("unit", "kind").agg(pl.col("w").sum().alias("total"))
     pairs = (
-        weighted.join(weighted.select("unit", "kind", "value"), on=["kind", "value"], suffix="_b")
+        weighted.join(
+            weighted.select("unit", "kind", "value", "members"), on=["kind", "value"], suffix="_b"
+        )
         .filter(pl.col("unit") < pl.col("unit_b"))
         .group_by(pl.col("unit").alias("a"), pl.col("unit_b").alias("b"), "kind")
         .agg(
             pl.len().alias("n"),
             pl.col("w").sum().alias("shared"),
+            ((pl.col("members") + pl.col("members_b")) / pl.col("holders")).mean().alias("own"),
             pl.col("value").sort().first().alias("example"),
         )
         .join(totals.rename({"unit": "a", "total": "total_a"}), on=["a", "kind"])
@@ -153,6 +159,7 @@ def _shared(held: pl.DataFrame, cfg: OperationConfig) -> pl.DataFrame:
         pl.col("shared")
         / pl.min_horizontal("total_a", "total_b")
         * pl.min_horizontal(pl.col("n") / cfg.min_values, pl.lit(1.0))
+        * pl.min_horizontal(pl.col("own") / cfg.min_own, pl.lit(1.0))
     )
     return pairs.select(
         "a",
@@ -225,7 +232,7 @@ def join_units(
         elements.cast(ELEMENTS)
         .join(units, on="account_id")
         .group_by("unit", "kind", "value")
-        .agg(pl.col("holders").first())
+        .agg(pl.col("holders").first(), pl.len().alias("members"))
     )
     lockstep = _lockstep(units, edges, cfg)
     evidence = pl.concat([_shared(held, cfg), lockstep]).sort("a", "b", "kind")
