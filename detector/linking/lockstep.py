@@ -6,19 +6,21 @@ of its active windows (every account also works alone), so set similarity over a
 account's activity (the `synchrony` edges) misses it; what gives it away is that the windows
 they share are windows nobody else's rate explains.
 
-Three steps, all in SQL (DuckDB here, Spark SQL through `features.spark.to_spark`):
+Four steps in SQL (DuckDB here, Spark SQL through `features.spark.to_spark`):
 
-1. **Burst windows.** Requests fall into windows of `window_s` seconds, per stratum (model,
-   tools or not, thinking mode: what a controller dispatches together). A window is a burst
+1. **Burst windows.** Requests fall into windows of `window_s` seconds, per stratum: all
+   traffic, and each model (at scale a burst stands out only against the traffic to the model
+   it targets; in a small population it is clearer against everything). A window is a burst
    when its active accounts `n` are far above its baseline `lam`: the local level (the larger
    of the means over the `baseline_windows` before it and after it, so a sharp office-hours
    rise is no burst) plus the excess over the local level that the same slot shows on average
    in every hour (schedules at :00) or, over three days or more, on every day (a nightly
-   cron). Far above: the Chernoff bound on the Poisson tail, `exp(-lam) (e lam / n)^n`, is
-   below `window_alpha`, and `n >= min_burst`.
+   cron). Windows within `baseline_windows` of either end of the data have no baseline on
+   one side and are never bursts. Far above: the Chernoff bound on the Poisson tail,
+   `exp(-lam) (e lam / n)^n`, is below `window_alpha`, and `n >= min_burst`.
 2. **Bursty accounts.** An account is in a burst at its own rate now and then; a swarm member
-   is in far more of them. With `p` the share of an hour of day's windows (per stratum) the
-   account is active in and `H` the bursts in that hour, it is expected in `e = sum p H`
+   is in far more of them. With `p` the share of an hour of day's windows the account is
+   active in (any model) and `H` the burst windows in that hour, it is expected in `e = sum p H`
    bursts; it is bursty when it is in `h >= min_co` and the Chernoff bound on
    `P(X >= h | e)` is below `account_alpha`. A busy account at popular hours is in many bursts
    and expected in as many.
@@ -27,11 +29,11 @@ Three steps, all in SQL (DuckDB here, Spark SQL through `features.spark.to_spark
    with `min_co` shared bursts or more are candidates.
 4. **Chance.** For a candidate pair, the co-activity expected by chance is what one account's
    own rate gives in the other's bursts: `mu = max(sum over a's bursts of p_b, sum over b's
-   bursts of p_a)`, with `p` the share of that stratum's windows at that hour of day the
-   account is active in. (A busy account active in half of all windows meets half of any
-   swarm member's bursts; that is no lockstep.) The pair is a
-   `lockstep` edge when `P(X >= count)`, X ~ Poisson(mu), is below `pair_alpha`: the stated
-   false-link rate per tested pair (at most `pair_alpha` times the candidates tested are
+   bursts of p_a)`, with `p` the share of windows at that hour of day the account is active
+   in. (A busy account active in half of all windows meets half of any swarm member's
+   bursts; that is no lockstep.) The pair is a `lockstep` edge when `P(X >= count)`,
+   X ~ Poisson(mu), is below `pair_alpha` (computed here, exactly, on the candidates): the
+   stated false-link rate per tested pair (at most `pair_alpha` times the candidates tested are
    expected to be false links when accounts act independently at their own hourly rates).
 
 Accounts busy at the same popular hours share no bursts (their windows are explained by the
@@ -82,9 +84,10 @@ def candidates_sql(cfg: LockstepConfig) -> str:
     return f"""
 WITH a AS (
   SELECT DISTINCT account_id, CAST(floor(t_s / {w}) AS BIGINT) AS w,
-    concat(coalesce(request_model, ''), '|',
-           CASE WHEN coalesce(n_tools, 0) > 0 THEN 't' ELSE '-' END, '|',
-           coalesce(thinking_mode, '')) AS k
+    coalesce(request_model, '') AS k
+  FROM signals
+  UNION ALL
+  SELECT DISTINCT account_id, CAST(floor(t_s / {w}) AS BIGINT) AS w, '*' AS k
   FROM signals
 ),
 span AS (SELECT min(w) AS lo, max(w) AS hi, (max(w) - min(w) + 1) AS n_w FROM a),
@@ -118,23 +121,27 @@ lam AS (
 ),
 hot AS (
   SELECT k, w, n FROM lam
-  WHERE n >= {cfg.min_burst} AND n <= {cfg.max_sharing} AND n > lam
+  WHERE w >= (SELECT lo FROM span) + {h} AND w <= (SELECT hi FROM span) - {h}
+    AND n >= {cfg.min_burst} AND n <= {cfg.max_sharing} AND n > lam
     AND {_log_tail("n", "lam")} <= {math.log(cfg.window_alpha)}
 ),
-ha AS (SELECT a.account_id, a.k, a.w FROM a JOIN hot ON a.k = hot.k AND a.w = hot.w),
+ha AS (
+  SELECT DISTINCT a.account_id, a.w FROM a JOIN hot ON a.k = hot.k AND a.w = hot.w
+),
 prof AS (
-  SELECT account_id, k, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT) AS hod,
+  SELECT account_id, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT) AS hod,
     count(*) * 1.0 / greatest(1, (SELECT n_w FROM span) / {per_day}) / {per_hour} AS p
-  FROM a GROUP BY account_id, k, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT)
+  FROM a WHERE k = '*' GROUP BY account_id, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT)
 ),
 bursts AS (
-  SELECT k, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT) AS hod, count(*) AS nh
-  FROM hot GROUP BY k, CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT)
+  SELECT CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT) AS hod, count(*) AS nh
+  FROM (SELECT DISTINCT w FROM hot) AS hw
+  GROUP BY CAST(floor((w % {per_day}) / {per_hour}) AS BIGINT)
 ),
 joined AS (SELECT account_id, count(*) AS h FROM ha GROUP BY account_id),
 expected AS (
   SELECT prof.account_id, sum(prof.p * bursts.nh) AS e
-  FROM prof JOIN bursts ON bursts.k = prof.k AND bursts.hod = prof.hod
+  FROM prof JOIN bursts ON bursts.hod = prof.hod
   GROUP BY prof.account_id
 ),
 bursty AS (
@@ -142,30 +149,30 @@ bursty AS (
   WHERE joined.h >= {cfg.min_co} AND joined.h > greatest(expected.e, 1e-9)
     AND {_log_tail("joined.h", "greatest(expected.e, 1e-9)")} <= {math.log(cfg.account_alpha)}
 ),
-hb AS (SELECT ha.account_id, ha.k, ha.w FROM ha JOIN bursty ON bursty.account_id = ha.account_id),
+hw AS (SELECT ha.account_id, ha.w FROM ha JOIN bursty ON bursty.account_id = ha.account_id),
 co AS (
   SELECT x.account_id AS src, y.account_id AS dst, count(*) AS together,
     min(x.w) AS first_w, max(x.w) AS last_w
-  FROM hb AS x JOIN hb AS y ON x.k = y.k AND x.w = y.w AND x.account_id < y.account_id
+  FROM hw AS x JOIN hw AS y ON x.w = y.w AND x.account_id < y.account_id
   GROUP BY x.account_id, y.account_id
   HAVING count(*) >= {cfg.min_co}
 ),
 side AS (
   SELECT co.src AS src, co.dst AS dst, 'src' AS side, sum(coalesce(pd.p, 0.0)) AS m
-  FROM co JOIN hb AS x ON x.account_id = co.src
-  LEFT JOIN prof AS pd ON pd.account_id = co.dst AND pd.k = x.k
+  FROM co JOIN hw AS x ON x.account_id = co.src
+  LEFT JOIN prof AS pd ON pd.account_id = co.dst
     AND pd.hod = CAST(floor((x.w % {per_day}) / {per_hour}) AS BIGINT)
   GROUP BY co.src, co.dst
   UNION ALL
   SELECT co.src AS src, co.dst AS dst, 'dst' AS side, sum(coalesce(ps.p, 0.0)) AS m
-  FROM co JOIN hb AS y ON y.account_id = co.dst
-  LEFT JOIN prof AS ps ON ps.account_id = co.src AND ps.k = y.k
+  FROM co JOIN hw AS y ON y.account_id = co.dst
+  LEFT JOIN prof AS ps ON ps.account_id = co.src
     AND ps.hod = CAST(floor((y.w % {per_day}) / {per_hour}) AS BIGINT)
   GROUP BY co.src, co.dst
 ),
 mu AS (SELECT src, dst, max(m) AS mu FROM side GROUP BY src, dst)
 SELECT co.src, co.dst, co.together, coalesce(mu.mu, 0.0) AS mu, co.first_w, co.last_w,
-  (SELECT count(*) FROM co) AS tested, (SELECT count(*) FROM hot) AS bursts
+  (SELECT count(*) FROM co) AS tested, (SELECT count(DISTINCT w) FROM hot) AS bursts
 FROM co LEFT JOIN mu ON mu.src = co.src AND mu.dst = co.dst"""
 
 
