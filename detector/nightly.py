@@ -190,18 +190,18 @@ def record_failure(
 
 def stable_ids(previous: pl.DataFrame, scored: scoring.Scored):
     """Scored accounts, campaigns and members under the ids earlier runs gave their campaigns
-    (`warehouse.match_ids` against `previous`), and the renaming expression."""
+    (`warehouse.match_ids` against `previous`), and the renaming expression. Campaigns gain
+    `merged_from` and `split_from` (`warehouse.lineage`) when operations merged or split."""
     members = scored.accounts.filter(pl.col("campaign_id").is_not_null()).select(
         "campaign_id", "account_id"
     )
     mapping = warehouse.match_ids(members, previous)
     rename = pl.col("campaign_id").replace(mapping)
-    return (
-        scored.accounts.with_columns(rename),
-        scored.campaigns.with_columns(rename),
-        members.with_columns(rename),
-        rename,
+    members = members.with_columns(rename)
+    campaigns = scored.campaigns.with_columns(rename).join(
+        warehouse.lineage(members, previous), on="campaign_id", how="left"
     )
+    return scored.accounts.with_columns(rename), campaigns, members, rename
 
 
 def _case_file(
@@ -294,11 +294,18 @@ def events_of(
             "run_date": before,
             "reasons": row["reasons"],
         }
-        if cid not in history.known:
+        descent = {
+            key: row[key] for key in ("merged_from", "split_from") if row.get(key) is not None
+        }
+        if cid not in history.known and not descent:
             eid, body = webhooks.event("campaign.detected", data, cid, at)
             out.append((eid, "campaign.detected", body))
-        elif cid in fired:
-            data |= {"previous_n_accounts": history.sizes.get(cid), "rules": sorted(fired[cid])}
+        elif cid in fired or descent:
+            data |= {
+                "previous_n_accounts": history.sizes.get(cid),
+                "rules": sorted(fired.get(cid, ())),
+                **descent,
+            }
             eid, body = webhooks.event("campaign.updated", data, f"{cid}:{before}", at)
             out.append((eid, "campaign.updated", body))
     for row in accounts.filter("flagged").iter_rows(named=True):

@@ -389,6 +389,54 @@ def match_ids(current: pl.DataFrame, previous: pl.DataFrame) -> dict[str, str]:
     return mapping
 
 
+def lineage(current: pl.DataFrame, previous: pl.DataFrame) -> pl.DataFrame:
+    """How tonight's campaigns (`current`, under their kept ids) descend from earlier ones
+    (`previous`, the latest membership of each): `merged_from`, the earlier campaigns that no
+    longer go on under their own id and most of whose members (>= MIN_OVERLAP) are now in this
+    one; `split_from`, for a campaign under a new id, the earlier campaign most of its members
+    (>= MIN_OVERLAP) came from while that campaign goes on under its own id. One row per
+    campaign with either."""
+    schema = {"campaign_id": pl.String, "merged_from": pl.List(pl.String), "split_from": pl.String}
+    if current.is_empty() or previous.is_empty():
+        return pl.DataFrame(schema=schema)
+    ongoing = set(current["campaign_id"].unique().to_list())
+    earlier = set(previous["campaign_id"].unique().to_list())
+    overlap = (
+        current.join(previous.rename({"campaign_id": "old"}), on="account_id")
+        .group_by("campaign_id", "old")
+        .len()
+        .join(current.group_by("campaign_id").len("n_now"), on="campaign_id")
+        .join(
+            previous.group_by("campaign_id").len("n_then").rename({"campaign_id": "old"}), on="old"
+        )
+    )
+    merged = (
+        overlap.filter(
+            (pl.col("old") != pl.col("campaign_id"))
+            & ~pl.col("old").is_in(list(ongoing))
+            & (pl.col("len") >= MIN_OVERLAP * pl.col("n_then"))
+        )
+        .group_by("campaign_id")
+        .agg(pl.col("old").sort().alias("merged_from"))
+    )
+    split = (
+        overlap.filter(
+            ~pl.col("campaign_id").is_in(list(earlier))
+            & pl.col("old").is_in(list(ongoing))
+            & (pl.col("len") >= MIN_OVERLAP * pl.col("n_now"))
+        )
+        .sort(["campaign_id", "len", "old"], descending=[False, True, False])
+        .group_by("campaign_id", maintain_order=True)
+        .agg(pl.col("old").first().alias("split_from"))
+    )
+    return (
+        merged.join(split, on="campaign_id", how="full", coalesce=True)
+        .select(list(schema))
+        .cast(schema)
+        .sort("campaign_id")
+    )
+
+
 RUN_TIMINGS = {
     "runs": ("started_at", "finished_at", "seconds"),
     "hourly_runs": ("started_at", "finished_at", "seconds"),

@@ -19,6 +19,7 @@ from detector import rules
 from detector import simulate as sim
 from detector import warehouse as wh
 from detector.cli import app
+from detector.pipeline import scoring
 from tests.conftest import ingest_world
 
 runner = CliRunner()
@@ -397,4 +398,70 @@ def test_an_enforced_surge_on_a_known_campaign_is_one_update_naming_the_rule(tmp
     assert {e[0] for e in again} == {e[0] for e in events}
     assert webhooks.remember(con, events, at, "hourly") == 2
     assert webhooks.remember(con, again, night, "nightly") == 0
+    con.close()
+
+
+def test_lineage_names_merged_and_split_operations():
+    before = pl.DataFrame(
+        {
+            "campaign_id": ["A"] * 4 + ["B"] * 3 + ["C"] * 6,
+            "account_id": list("abcd") + list("xyz") + list("pqrstu"),
+        }
+    )
+    # A and B became one operation (kept as A); C split: C goes on, a new id holds the rest
+    now = pl.DataFrame({"campaign_id": ["A"] * 7, "account_id": list("abcdxyz")})
+    now = pl.concat(
+        [
+            now,
+            pl.DataFrame({"campaign_id": ["C"] * 3, "account_id": list("pqr")}),
+            pl.DataFrame({"campaign_id": ["N"] * 3, "account_id": list("stu")}),
+        ]
+    )
+    rows = {r["campaign_id"]: r for r in wh.lineage(now, before).to_dicts()}
+    assert rows["A"]["merged_from"] == ["B"] and rows["A"]["split_from"] is None
+    assert rows["N"]["split_from"] == "C" and rows["N"]["merged_from"] is None
+    assert "C" not in rows  # it goes on under its own id: neither merged nor split off
+    assert wh.lineage(now, before.clear()).is_empty()
+
+
+def test_merged_and_split_operations_are_announced_as_updates(tmp_path):
+    import json
+
+    from detector import nightly as job
+
+    con = wh.connect(tmp_path / "w.duckdb")
+    for cid, accounts in {"cmp_a": "abcd", "cmp_b": "xyz", "cmp_c": "pqrstu"}.items():
+        con.executemany(
+            "INSERT INTO campaign_members VALUES (DATE '2026-03-01', ?, ?)",
+            [[cid, a] for a in accounts],
+        )
+    day = date(2026, 3, 2)
+    at = datetime(2026, 3, 2, 23, 59, 59, tzinfo=UTC)
+    history = job.History.load(con, day, at, inclusive=True)
+    raw = {"cmp_a": "abcdxyz", "cmp_c": "pqr", "cmp_s": "stu"}
+    accounts = pl.DataFrame(
+        [(a, 0.9, True, "flagged", cid, ["r"]) for cid, m in raw.items() for a in m],
+        schema=["account_id", "score", "flagged", "status", "campaign_id", "reasons"],
+        orient="row",
+    )
+    campaigns = pl.DataFrame(
+        {
+            "campaign_id": list(raw),
+            "score": [0.9] * 3,
+            "n_accounts": [len(m) for m in raw.values()],
+            "n_flagged": [len(m) for m in raw.values()],
+            "reasons": [["r"]] * 3,
+        }
+    )
+    scored = scoring.Scored(accounts, campaigns, pl.DataFrame(schema=rules.HITS))
+    _, kept, _, _ = job.stable_ids(history.members, scored)
+    events, _ = job.events_of(
+        con, day, at, NO_ACCOUNTS, kept, history, rules.load(), pl.DataFrame(schema=rules.HITS)
+    )
+    sent = {json.loads(b)["data"]["campaign_id"]: (k, json.loads(b)["data"]) for _, k, b in events}
+    kind, data = sent["cmp_a"]
+    assert kind == "campaign.updated" and data["merged_from"] == ["cmp_b"]
+    split = next(v for c, v in sent.items() if c not in {"cmp_a", "cmp_c"})
+    assert split[0] == "campaign.updated" and split[1]["split_from"] == "cmp_c"
+    assert "cmp_c" not in sent  # shrank, nothing fired: no event
     con.close()
