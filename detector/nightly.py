@@ -294,18 +294,19 @@ def events_of(
             "run_date": before,
             "reasons": row["reasons"],
         }
-        descent = {
-            key: row[key] for key in ("merged_from", "split_from") if row.get(key) is not None
-        }
-        if cid not in history.known and not descent:
+        if row.get("split_from") is not None:  # a new campaign: detected, with its origin
+            data["split_from"] = row["split_from"]
+        merged = row.get("merged_from")
+        if cid not in history.known:
             eid, body = webhooks.event("campaign.detected", data, cid, at)
             out.append((eid, "campaign.detected", body))
-        elif cid in fired or descent:
+        elif cid in fired or merged:
             data |= {
                 "previous_n_accounts": history.sizes.get(cid),
                 "rules": sorted(fired.get(cid, ())),
-                **descent,
             }
+            if merged:
+                data["merged_from"] = merged
             eid, body = webhooks.event("campaign.updated", data, f"{cid}:{before}", at)
             out.append((eid, "campaign.updated", body))
     for row in accounts.filter("flagged").iter_rows(named=True):

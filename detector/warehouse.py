@@ -109,6 +109,8 @@ CREATE TABLE IF NOT EXISTS hourly_campaigns (
     first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, n_requests BIGINT, reasons VARCHAR[],
     cluster VARCHAR, new BOOLEAN
 );
+ALTER TABLE hourly_campaigns ADD COLUMN IF NOT EXISTS n_cells BIGINT;
+ALTER TABLE hourly_campaigns ADD COLUMN IF NOT EXISTS attribution VARCHAR[];
 CREATE TABLE IF NOT EXISTS hourly_members (hour TIMESTAMPTZ, campaign_id VARCHAR, account_id VARCHAR);
 CREATE TABLE IF NOT EXISTS hourly_rule_hits (
     hour TIMESTAMPTZ, rule_id VARCHAR, rule_version BIGINT, mode VARCHAR, subject_kind VARCHAR,

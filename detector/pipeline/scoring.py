@@ -276,7 +276,11 @@ def score_window(
     return Scored(
         accounts.sort("score", descending=True),
         campaigns,
-        hits.sort(["rule_id", "subject_id"]),
+        # cells of one operation fire the same cluster rule: one hit per campaign, the first
+        # evidence in a fixed order
+        hits.sort(["rule_id", "subject_id", "evidence"]).unique(
+            ["rule_id", "subject_id"], keep="first", maintain_order=True
+        ),
         cells,
     )
 

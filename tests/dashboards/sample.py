@@ -75,6 +75,7 @@ def _night(rng, ids, sizes, base_scores, day: date, k: int) -> dict[str, pl.Data
     grown = np.minimum(sizes + k, sizes * 2)  # campaigns grow by one member a night
     offsets = np.concatenate([[0], np.cumsum(sizes * 2)])
     member_rows, campaign_rows, link_rows, evidence_rows, sample_rows = [], [], [], [], []
+    cell_rows = []
     campaign_of = np.full(n, None, dtype=object)
     for c, size in enumerate(grown):
         cid = f"cmp_{c:06d}"
@@ -108,8 +109,24 @@ def _night(rng, ids, sizes, base_scores, day: date, k: int) -> dict[str, pl.Data
                 [f"members' median share_grading = 0.3 vs legitimate median 0 (campaign {c})"],
                 f"c{c:05d}",
                 [list(TARGETS.values())[c % len(TARGETS)], EDGE_TYPES[kinds[0]].meaning],
+                2 if c == 0 else 1,
+                ["the same 412 task texts sent from 2 of its cells"] if c == 0 else [],
             )
         )
+        halves = [who[: len(who) // 2], who[len(who) // 2 :]] if c == 0 else [who]
+        for h, part in enumerate(halves):
+            cell_rows.append(
+                (
+                    cid,
+                    f"cell_{c:06d}{h}",
+                    f"c{c:05d}",
+                    len(part),
+                    len(part),
+                    0.9,
+                    [f"{len(part)} link(s): payment (pm_{c:04x})"],
+                    ["with the other cell: 412 shared task texts"] if c == 0 else [],
+                )
+            )
     in_campaign = campaign_of != None  # noqa: E711 (numpy elementwise)
     scores = np.where(in_campaign, 0.95 + 0.05 * rng.random(n), base_scores)
     requests = rng.poisson(30, n) + 1
@@ -165,6 +182,20 @@ def _night(rng, ids, sizes, base_scores, day: date, k: int) -> dict[str, pl.Data
         ),
         "campaign_members": pl.DataFrame(
             member_rows, schema=["campaign_id", "account_id"], orient="row"
+        ),
+        "campaign_cells": pl.DataFrame(
+            cell_rows,
+            schema={
+                "campaign_id": pl.String,
+                "cell": pl.String,
+                "cluster": pl.String,
+                "n_accounts": pl.Int64,
+                "n_flagged": pl.Int64,
+                "score": pl.Float64,
+                "shares": pl.List(pl.String),
+                "joined_by": pl.List(pl.String),
+            },
+            orient="row",
         ),
         "evidence": pl.DataFrame(
             evidence_rows,

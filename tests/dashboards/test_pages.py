@@ -140,6 +140,16 @@ def test_campaign_page_shows_evidence_graph_timeline_and_members(warehouse_file)
     assert any("share_grading" in t for t in texts(at))
 
 
+def test_campaign_page_shows_the_operations_cells_and_what_joins_them(warehouse_file):
+    at = open_page("views/campaign.py", id="cmp_000000")
+    assert any(h.value == "Operation: 2 cells" for h in at.subheader)
+    assert any("the same 412 task texts sent from 2 of its cells" in t for t in texts(at))
+    cells = next(d.value for d in at.dataframe if "joined_by" in d.value.columns)
+    assert len(cells) == 2 and cells["joined_by"].str.contains("412 shared task texts").all()
+    single = open_page("views/campaign.py", id="cmp_000003")
+    assert not any(h.value.startswith("Operation") for h in single.subheader)
+
+
 def test_campaign_lookup_suggests_close_ids(warehouse_file):
     at = open_page("views/campaign.py", id="cmp_00000")
     assert any("No campaign" in w.value for w in at.warning)

@@ -424,7 +424,7 @@ def test_lineage_names_merged_and_split_operations():
     assert wh.lineage(now, before.clear()).is_empty()
 
 
-def test_merged_and_split_operations_are_announced_as_updates(tmp_path):
+def test_merged_operations_are_updates_and_split_offs_are_detected_with_their_origin(tmp_path):
     import json
 
     from detector import nightly as job
@@ -462,6 +462,6 @@ def test_merged_and_split_operations_are_announced_as_updates(tmp_path):
     kind, data = sent["cmp_a"]
     assert kind == "campaign.updated" and data["merged_from"] == ["cmp_b"]
     split = next(v for c, v in sent.items() if c not in {"cmp_a", "cmp_c"})
-    assert split[0] == "campaign.updated" and split[1]["split_from"] == "cmp_c"
+    assert split[0] == "campaign.detected" and split[1]["split_from"] == "cmp_c"
     assert "cmp_c" not in sent  # shrank, nothing fired: no event
     con.close()
