@@ -4,11 +4,12 @@
         [--flagged 0.01] [--swarm 200]
 
 One day of traffic: every account sends `--requests-per-account` requests at random times to
-one of three models, and a swarm of `--swarm` accounts also fires 40 bursts within 20 seconds
-(each member joins three in ten). Timed separately, each in a fresh process so peak memory
-is its own:
+one of three models from one of 50 SDK builds, and a swarm of `--swarm` accounts also fires 40
+bursts within 20 seconds (each member joins three in ten). Timed separately, each in a fresh
+process so peak memory is its own:
 
-- `lockstep`: `detector.linking.lockstep.candidates_sql` in DuckDB and the exact Poisson test;
+- `lockstep`: `detector.linking.lockstep.candidates_sql` in DuckDB and the exact Poisson test,
+  once with the swarm on the common SDK builds and once on a client build of its own;
 - `operations`: `operations.join_units` over `--flagged` of the accounts as units (in cells of
   eight, the rest lone) with fingerprint elements: 40 task texts each from a shared pool of
   200,000 and one client string from 5,000, as `operations.elements_sql` would give.
@@ -32,7 +33,9 @@ DAY = 86400
 T0 = 1772409600
 
 
-def signals(accounts: int, per_account: int, swarm: int, seed: int = 1) -> pl.DataFrame:
+def signals(
+    accounts: int, per_account: int, swarm: int, own_client: bool, seed: int = 1
+) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
     n = accounts * per_account
     acct = np.repeat(np.arange(accounts), per_account)
@@ -43,11 +46,16 @@ def signals(accounts: int, per_account: int, swarm: int, seed: int = 1) -> pl.Da
     t = np.concatenate([t, T0 + bursts[sw_burst] + rng.random(sw_acct.size) * 20])
     acct = np.concatenate([acct, sw_acct])
     models = np.array(["m-3", "m-4", "m-4.5"])
+    sdks = np.array([f"sdk/{i}" for i in range(50)])
+    client = sdks[rng.integers(0, 50, acct.size)]
+    if own_client:  # the swarm's controller sends with its own build
+        client = np.where(acct < swarm, "harvest-client/2.1", client)
     return pl.DataFrame(
         {
             "account_id": pl.Series(acct).cast(pl.String),
             "t_s": t,
             "request_model": models[rng.integers(0, 3, acct.size)],
+            "user_agent": client,
         }
     )
 
@@ -56,7 +64,7 @@ def run_lockstep(args) -> dict:
     from detector.linking.edges import EDGE_TYPES
     from detector.linking.lockstep import LockstepConfig, candidates_sql, edges_from
 
-    frame = signals(args.accounts, args.requests_per_account, args.swarm)
+    frame = signals(args.accounts, args.requests_per_account, args.swarm, args.own_client)
     con = duckdb.connect()
     con.register("signals", frame.to_arrow())
     cfg = LockstepConfig()
@@ -68,7 +76,7 @@ def run_lockstep(args) -> dict:
         pl.col("src").cast(pl.Int64).lt(args.swarm) & pl.col("dst").cast(pl.Int64).lt(args.swarm)
     ).height
     return {
-        "step": "lockstep",
+        "step": "lockstep" + (" (swarm on its own client)" if args.own_client else ""),
         "rows": frame.height,
         "seconds": seconds,
         "edges": edges.height,
@@ -138,14 +146,15 @@ def main() -> None:
     parser.add_argument("--flagged", type=float, default=0.01)
     parser.add_argument("--swarm", type=int, default=200)
     parser.add_argument("--step", choices=["lockstep", "operations"])
+    parser.add_argument("--own-client", action="store_true")
     args = parser.parse_args()
     if args.step:
         out = run_lockstep(args) if args.step == "lockstep" else run_operations(args)
         out["peak RSS MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(out)
         return
-    for step in ("lockstep", "operations"):
-        argv = [sys.executable, "-m", "benchmarks.bench_operations", "--step", step]
+    for step, extra in (("lockstep", []), ("lockstep", ["--own-client"]), ("operations", [])):
+        argv = [sys.executable, "-m", "benchmarks.bench_operations", "--step", step, *extra]
         argv += ["--accounts", str(args.accounts), "--flagged", str(args.flagged)]
         argv += ["--requests-per-account", str(args.requests_per_account)]
         argv += ["--swarm", str(args.swarm)]

@@ -9,8 +9,9 @@ they share are windows nobody else's rate explains.
 Four steps in SQL (DuckDB here, Spark SQL through `features.spark.to_spark`):
 
 1. **Burst windows.** Requests fall into windows of `window_s` seconds, per stratum: all
-   traffic, and each model (at scale a burst stands out only against the traffic to the model
-   it targets; in a small population it is clearer against everything). A window is a burst
+   traffic, each model and each client string (at scale a burst stands out only against the
+   traffic to the model it targets or from the client build that sends it; in a small
+   population it is clearer against everything). A window is a burst
    when its active accounts `n` are far above its baseline `lam`: the local level (the larger
    of the means over the `baseline_windows` before it and after it, so a sharp office-hours
    rise is no burst) plus the excess over the local level that the same slot shows on average
@@ -89,6 +90,10 @@ WITH a AS (
   UNION ALL
   SELECT DISTINCT account_id, CAST(floor(t_s / {w}) AS BIGINT) AS w, '*' AS k
   FROM signals
+  UNION ALL
+  SELECT DISTINCT account_id, CAST(floor(t_s / {w}) AS BIGINT) AS w,
+    concat('client:', user_agent) AS k
+  FROM signals WHERE user_agent IS NOT NULL
 ),
 span AS (SELECT min(w) AS lo, max(w) AS hi, (max(w) - min(w) + 1) AS n_w FROM a),
 cnt AS (SELECT k, w, count(*) AS n FROM a GROUP BY k, w),

@@ -21,11 +21,14 @@ overlap (rarity weight of the shared values over the smaller unit's total: 0.5 m
 of what the smaller unit shares with anyone, it shares with the other); for a client
 string or pivot hour `single_weight` times its rarity weight; for lockstep the share of the
 smaller unit's members with a lockstep edge to the other; and (b) their members behave alike:
-the cosine of their mean robust-standardised feature vectors is at least `min_behaviour`, so
-two playbooks that happen to share some values stay apart. An operation is a connected set of
-joined cells. A lone flagged account joins the one operation it is most strongly joined to and
-never bridges two; lone accounts alone never make an operation (a campaign needs a reported
-cell, as before). Every join is kept with its evidence: that is what an analyst cites.
+the cosine of their mean robust-standardised feature vectors is at least `min_behaviour`
+between two cells (0.9: joining cells merges cases, the costlier mistake) or
+`min_behaviour_lone` between a cell and a lone account (0.7: one account's vector is noisy,
+and an attachment can never merge two operations), so two playbooks that happen to share some
+values stay apart. An operation is a connected set of joined cells. A lone flagged account
+joins the one operation it is most strongly joined to and never bridges two; lone accounts
+alone never make an operation (a campaign needs a reported cell, as before). Every join is
+kept with its evidence: that is what an analyst cites.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ ELEMENTS = {"account_id": pl.String, "kind": pl.String, "value": pl.String, "hol
 class OperationConfig:
     min_evidence: float = 0.5
     min_behaviour: float = 0.9
+    min_behaviour_lone: float = 0.7
     single_weight: float = 0.5
     min_values: int = 10
     min_own: float = 0.2
@@ -90,8 +94,9 @@ class OperationConfig:
     def __post_init__(self) -> None:
         if self.min_evidence <= 0 or self.single_weight < 0:
             raise ValueError("min_evidence must be positive and single_weight not negative")
-        if not -1 <= self.min_behaviour <= 1:
-            raise ValueError(f"min_behaviour is a cosine in [-1, 1], got {self.min_behaviour}")
+        for name in ("min_behaviour", "min_behaviour_lone"):
+            if not -1 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a cosine in [-1, 1], got {getattr(self, name)}")
 
 
 JOINS = {
@@ -249,7 +254,8 @@ def join_units(
             continue
         va, vb = centre[a], centre[b]
         cos = float(va @ vb / max(np.linalg.norm(va) * np.linalg.norm(vb), 1e-12))
-        if cos < cfg.min_behaviour:
+        both_cells = a in cells and b in cells
+        if cos < (cfg.min_behaviour if both_cells else cfg.min_behaviour_lone):
             continue
         why = [_describe(k, n, e) for k, n, e in rows.select("kind", "n", "example").iter_rows()]
         joins.append((a, b, total, cos, why))

@@ -51,6 +51,7 @@ def world(seed: int = 1, swarm: int = 200, share: float = 0.08) -> pl.DataFrame:
         pl.lit("m-1").alias("request_model"),
         pl.lit(0).alias("n_tools"),
         pl.lit("disabled").alias("thinking_mode"),
+        pl.lit("anthropic-sdk-python/0.40").alias("user_agent"),  # one build for all
     )
 
 
