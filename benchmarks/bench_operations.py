@@ -86,6 +86,7 @@ def run_lockstep(args) -> dict:
 
 
 def run_operations(args) -> dict:
+    from detector.linking.cluster import EDGE_SCHEMA
     from detector.linking.operations import join_units
 
     rng = np.random.default_rng(2)
@@ -116,15 +117,7 @@ def run_operations(args) -> dict:
         elements.group_by("kind", "value").len("holders"), on=["kind", "value"]
     ).filter(pl.col("holders") >= 2)
     vectors = {a: v for a, v in zip(ids, rng.normal(size=(n, 60)), strict=True)}
-    edges = pl.DataFrame(
-        schema={
-            "src": pl.String,
-            "dst": pl.String,
-            "edge_type": pl.String,
-            "weight": pl.Float64,
-            "evidence": pl.String,
-        }
-    )
+    edges = pl.DataFrame(schema=EDGE_SCHEMA)
     cells = {u for u in cell_of if not u.startswith("account:")}
     start = time.perf_counter()
     ops = join_units(units, cells, elements, edges, vectors)

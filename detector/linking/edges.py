@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from detector.linking.cluster import EDGE_SCHEMA
 from detector.linking.lockstep import LockstepConfig
 
 PRIME = 2147483647  # 2**31 - 1: MinHash arithmetic stays inside signed 64-bit in every engine
@@ -221,15 +222,7 @@ def behaviour_edges(features: pl.DataFrame, columns: list[str], cfg: LinkConfig)
     Features are log-scaled and robustly standardised; each account keeps its `behaviour_k`
     closest candidates above `behaviour_min_cos`.
     """
-    empty = pl.DataFrame(
-        schema={
-            "src": pl.String,
-            "dst": pl.String,
-            "edge_type": pl.String,
-            "weight": pl.Float64,
-            "evidence": pl.String,
-        }
-    )
+    empty = pl.DataFrame(schema=EDGE_SCHEMA)
     if features.height < 2:
         return empty
     x = features.select(columns).to_numpy().astype(np.float64)

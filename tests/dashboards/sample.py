@@ -17,6 +17,7 @@ import polars as pl
 from detector import nightly, warehouse
 from detector.linking.edges import EDGE_TYPES
 from detector.pipeline.casefile import TARGETS
+from detector.pipeline.scoring import CAMPAIGN_CELLS
 from features.registry import FEATURES
 
 PROMPTS = (
@@ -185,16 +186,7 @@ def _night(rng, ids, sizes, base_scores, day: date, k: int) -> dict[str, pl.Data
         ),
         "campaign_cells": pl.DataFrame(
             cell_rows,
-            schema={
-                "campaign_id": pl.String,
-                "cell": pl.String,
-                "cluster": pl.String,
-                "n_accounts": pl.Int64,
-                "n_flagged": pl.Int64,
-                "score": pl.Float64,
-                "shares": pl.List(pl.String),
-                "joined_by": pl.List(pl.String),
-            },
+            schema=CAMPAIGN_CELLS,
             orient="row",
         ),
         "evidence": pl.DataFrame(

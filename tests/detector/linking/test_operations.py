@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from detector.linking.cluster import EDGE_SCHEMA
 from detector.linking.operations import OperationConfig, join_units
 from detector.linking.quality import operation_quality
 from detector.model import artifact
@@ -14,15 +15,7 @@ from detector.pipeline import scoring
 from detector.simulate import scenario, simulate
 from features import ingest
 
-EMPTY_EDGES = pl.DataFrame(
-    schema={
-        "src": pl.String,
-        "dst": pl.String,
-        "edge_type": pl.String,
-        "weight": pl.Float64,
-        "evidence": pl.String,
-    }
-)
+EMPTY_EDGES = pl.DataFrame(schema=EDGE_SCHEMA)
 
 
 def units(spec: dict[str, list[str]]) -> pl.DataFrame:
