@@ -13,7 +13,7 @@ from detector.model import artifact
 from detector.pipeline import featurise as fz
 from detector.pipeline import scoring
 from detector.simulate import scenario, simulate
-from features import ingest
+from tests.conftest import ingest_world
 
 EMPTY_EDGES = pl.DataFrame(schema=EDGE_SCHEMA)
 
@@ -105,12 +105,8 @@ def operations_world(tmp_path_factory):
     """A simulated week where each campaign runs several cells from one playbook: a hydra of
     cells of eight accounts (ten or so proxy ranges) and a lockstep swarm among them."""
     world = simulate(scenario("operations", accounts=1500, days=7, seed=1))
-    root = tmp_path_factory.mktemp("operations")
-    world.requests.write_parquet(root / "requests.parquet")
-    world.accounts.write_parquet(root / "accounts.parquet")
-    ingest.run([root / "requests.parquet"], root / "store")
-    ingest.run([root / "accounts.parquet"], root / "store", ingest.Options(table="accounts"))
-    data = fz.featurise(root / "store", fz.span(root / "store"))
+    store = ingest_world(world, tmp_path_factory.mktemp("operations"))
+    data = fz.featurise(store, fz.span(store))
     fitted, _ = artifact.load()
     return world, data, scoring.score_data(fitted, data)
 
