@@ -216,6 +216,14 @@ def set_queries(cfg: LinkConfig) -> dict[str, tuple[str, SetRule]]:
     }
 
 
+def robust_scale(x: np.ndarray) -> np.ndarray:
+    """Columns log-scaled (sign kept), then centred on the median and divided by the IQR."""
+    x = np.sign(x) * np.log1p(np.abs(x))
+    med = np.median(x, axis=0)
+    spread = np.percentile(x, 75, axis=0) - np.percentile(x, 25, axis=0)
+    return (x - med) / np.where(spread > 0, spread, 1.0)
+
+
 def behaviour_edges(features: pl.DataFrame, columns: list[str], cfg: LinkConfig) -> pl.DataFrame:
     """Near-identical behaviour vectors: random-hyperplane LSH, then exact cosine on candidates.
 
@@ -225,11 +233,7 @@ def behaviour_edges(features: pl.DataFrame, columns: list[str], cfg: LinkConfig)
     empty = pl.DataFrame(schema=EDGE_SCHEMA)
     if features.height < 2:
         return empty
-    x = features.select(columns).to_numpy().astype(np.float64)
-    x = np.sign(x) * np.log1p(np.abs(x))
-    med = np.median(x, axis=0)
-    spread = np.percentile(x, 75, axis=0) - np.percentile(x, 25, axis=0)
-    x = (x - med) / np.where(spread > 0, spread, 1.0)
+    x = robust_scale(features.select(columns).to_numpy().astype(np.float64))
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
     rng = np.random.default_rng(cfg.seed)
     ids = features["account_id"].to_numpy()

@@ -39,6 +39,8 @@ import igraph as ig
 import numpy as np
 import polars as pl
 
+from detector.linking.edges import robust_scale
+
 ELEMENT_KINDS = {
     "task": "task texts",
     "template": "prompt templates",
@@ -110,9 +112,9 @@ JOINS = {
 
 @dataclass(frozen=True)
 class Operations:
-    """`units`: unit, account_id (a unit is a cell name, or an account id for a lone account);
-    `assignment`: unit, operation (the operation's first cell), joined_by (the unit's joins
-    inside its operation, as text); `joins`: every pair of units joined (JOINS);
+    """`assignment`: unit, operation (the operation's first cell), joined_by (the unit's joins
+    inside its operation, as text), for every unit in an operation (a unit is a cell name, or
+    `account:<id>` for a lone account); `joins`: every pair of units joined (JOINS);
     `attribution`: operation -> the fingerprint elements that join its cells, as text."""
 
     assignment: pl.DataFrame
@@ -120,14 +122,15 @@ class Operations:
     attribution: dict[str, list[str]]
 
 
-def behaviour_vectors(features: pl.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
-    """Each account's log-scaled, robustly standardised feature vector."""
-    x = features.select(columns).fill_null(0.0).to_numpy().astype(np.float64)
-    x = np.sign(x) * np.log1p(np.abs(x))
-    med = np.median(x, axis=0)
-    spread = np.percentile(x, 75, axis=0) - np.percentile(x, 25, axis=0)
-    x = np.clip((x - med) / np.where(spread > 0, spread, 1.0), -8, 8)
-    return dict(zip(features["account_id"].to_list(), x, strict=True))
+def behaviour_vectors(
+    features: pl.DataFrame, columns: list[str], keep: pl.Series
+) -> dict[str, np.ndarray]:
+    """The log-scaled feature vectors of the accounts in `keep`, robustly standardised
+    against the whole population of `features` (`edges.robust_scale`), clipped to +-8."""
+    x = robust_scale(features.select(columns).fill_null(0.0).to_numpy().astype(np.float64))
+    rows = features.with_row_index("row").filter(pl.col("account_id").is_in(keep.implode()))
+    picked = np.clip(x[rows["row"].to_numpy()], -8, 8)
+    return dict(zip(rows["account_id"].to_list(), picked, strict=True))
 
 
 SET_KINDS = ("task", "system")
@@ -182,7 +185,7 @@ def _shared(held: pl.DataFrame, cfg: OperationConfig) -> pl.DataFrame:
     )
 
 
-def _lockstep(units: pl.DataFrame, edges: pl.DataFrame, cfg: OperationConfig) -> pl.DataFrame:
+def _lockstep(units: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
     """Per pair of units: lockstep edges between their members, as evidence the share of the
     smaller unit's members that have one (1: every member of the smaller unit does)."""
     size = units.group_by("unit").len("size")
@@ -239,7 +242,7 @@ def join_units(
         .group_by("unit", "kind", "value")
         .agg(pl.col("holders").first(), pl.len().alias("members"))
     )
-    lockstep = _lockstep(units, edges, cfg)
+    lockstep = _lockstep(units, edges)
     evidence = pl.concat([_shared(held, cfg), lockstep]).sort("a", "b", "kind")
     members = {u: m for u, m in units.group_by("unit").agg("account_id").iter_rows()}
     centre = {

@@ -96,12 +96,13 @@ class Scored:
     cells: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CAMPAIGN_CELLS))
 
 
-def campaign_id(members: list[str]) -> str:
-    return "cmp_" + hashlib.sha256(min(members).encode()).hexdigest()[:12]
+def campaign_id(members: list[str], prefix: str = "cmp_") -> str:
+    """A group's id, from its smallest member: stable while that member stays."""
+    return prefix + hashlib.sha256(min(members).encode()).hexdigest()[:12]
 
 
 def cell_id(members: list[str]) -> str:
-    return "cell_" + hashlib.sha256(min(members).encode()).hexdigest()[:12]
+    return campaign_id(members, prefix="cell_")
 
 
 def score_data(fitted: Fitted, data: WindowData, **options) -> Scored:
@@ -324,9 +325,7 @@ def _operations(
         attribution: dict[str, list[str]] = {}
     else:
         columns = [c for c in NUMERIC if c in features.columns]
-        wanted = features.filter(pl.col("account_id").is_in(units["account_id"].implode()))
-        vectors = operations.behaviour_vectors(features, columns)
-        vectors = {a: vectors[a] for a in wanted["account_id"].to_list()}
+        vectors = operations.behaviour_vectors(features, columns, units["account_id"])
         ops = operations.join_units(units, set(reported), elements, edges, vectors, cfg)
         assignment, attribution = ops.assignment, ops.attribution
     kept = units.join(assignment, on="unit")
