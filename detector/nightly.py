@@ -215,7 +215,7 @@ def _case_file(
     watched = scored.accounts.filter(pl.col("flagged") | pl.col("campaign_id").is_not_null())[
         "account_id"
     ].to_list()
-    links = casefile.campaign_links(data.edges, members)
+    links = casefile.campaign_links(scoring.merge_edges(data.edges, scored.links), members)
     case = {
         "account_features": data.features.drop("feature_set", strict=False),
         "campaign_links": links,

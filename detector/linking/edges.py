@@ -28,6 +28,8 @@ class EdgeType:
     meaning: str
     model_input: bool = True  # the shipped model reads it
     cell_input: bool = True  # Leiden clusters (cells) on it (False: joins cells into operations)
+    corroborating: bool = False  # supports other links; alone, never puts an unflagged
+    # account into a campaign (`scoring._tied`)
 
 
 EDGE_TYPES = {
@@ -36,13 +38,21 @@ EDGE_TYPES = {
         EdgeType("payment", 1.0, "same payment instrument"),
         EdgeType("signup_subnet", 0.6, "signed up from the same /24 (IPv6 /48)"),
         EdgeType("source_subnet", 0.5, "requests from the same /24 (IPv6 /48)"),
-        EdgeType("agent_cohort", 0.4, "same client string and created within the same two days"),
+        EdgeType(
+            "agent_cohort",
+            0.4,
+            "same client string and created within the same two days",
+            corroborating=True,
+        ),
         EdgeType("template", 0.8, "overlapping prompt templates (MinHash of openings and endings)"),
         EdgeType("synchrony", 0.8, "similar actions in the same 10-minute buckets, over days"),
         EdgeType(
-            "model_switch", 0.25, "first used a new model in the same hour, soon after release"
+            "model_switch",
+            0.25,
+            "first used a new model in the same hour, soon after release",
+            corroborating=True,
         ),
-        EdgeType("behaviour", 0.2, "nearly identical behaviour vectors"),
+        EdgeType("behaviour", 0.2, "nearly identical behaviour vectors", corroborating=True),
         EdgeType(
             "lockstep",
             0.8,

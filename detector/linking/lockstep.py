@@ -39,6 +39,18 @@ Four steps in SQL (DuckDB here, Spark SQL through `features.spark.to_spark`):
 
 Accounts busy at the same popular hours share no bursts (their windows are explained by the
 baselines), and two busy accounts that land in a few bursts by chance have a large `mu`.
+
+**Among the accounts under review** (`focus_edges`). Against a whole population a swarm's
+bursts are often no burst at all: a dozen extra accounts in a minute when seventy are active
+anyway is within chance. Once scoring has flagged accounts and reported cells, the question is
+smaller and sharper: do *these* accounts act together? Among them alone there is no need to
+find bursts first. Every pair of them is counted in every window it shares (`minutes_sql`:
+each account's active windows, kept for the whole window; fan-out capped at `max_sharing`
+accounts per window), and the count is tested against chance as in step 4, with each
+account's hour-of-day rate taken over the days it was active (a new or sporadic account is
+not made rarer than it is). The test is family-wise: a pair is an edge when its Poisson tail
+is below `focus_alpha` divided by the pairs tested (Bonferroni), so all the edges found among
+independent accounts are false with probability at most `focus_alpha` together.
 """
 
 from __future__ import annotations
@@ -61,12 +73,16 @@ class LockstepConfig:
     pair_alpha: float = 1e-4
     max_sharing: int = 200
     saturate: int = 3  # shared bursts at which an edge reaches full strength
+    focus_alpha: float = 1e-2  # family-wise false-link rate of `focus_edges`
 
     def __post_init__(self) -> None:
         if self.window_s < 1 or 86400 % self.window_s or 3600 % self.window_s:
             raise ValueError(f"window_s must divide an hour, got {self.window_s}")
-        if not all(0 < x < 1 for x in (self.window_alpha, self.account_alpha, self.pair_alpha)):
-            raise ValueError("window_alpha, account_alpha and pair_alpha must be in (0, 1)")
+        alphas = (self.window_alpha, self.account_alpha, self.pair_alpha, self.focus_alpha)
+        if not all(0 < x < 1 for x in alphas):
+            raise ValueError(
+                "window_alpha, account_alpha, pair_alpha and focus_alpha must be in (0, 1)"
+            )
         if self.min_co < 2 or self.min_burst < 2:
             raise ValueError("min_co and min_burst must be at least 2")
 
@@ -186,9 +202,14 @@ def edges_from(candidates: pl.DataFrame, cfg: LockstepConfig, strength: float) -
     pairs whose shared bursts chance explains with probability below `pair_alpha`."""
     p = poisson.sf(candidates["together"].to_numpy() - 1, candidates["mu"].to_numpy())
     kept = candidates.filter(pl.Series(p <= cfg.pair_alpha, dtype=pl.Boolean))
-    first = pl.from_epoch(pl.col("first_w") * cfg.window_s, time_unit="s")
-    last = pl.from_epoch(pl.col("last_w") * cfg.window_s, time_unit="s")
-    return kept.select(
+    return _edges(kept, cfg, strength, "bursts")
+
+
+def _edges(pairs: pl.DataFrame, cfg: LockstepConfig, strength: float, what: str) -> pl.DataFrame:
+    """The edge rows of tested pairs (src, dst, together, mu, first_w, last_w)."""
+    first = pl.from_epoch(pl.col("first_w").cast(pl.Int64) * cfg.window_s, time_unit="s")
+    last = pl.from_epoch(pl.col("last_w").cast(pl.Int64) * cfg.window_s, time_unit="s")
+    return pairs.select(
         "src",
         "dst",
         pl.lit("lockstep").alias("edge_type"),
@@ -196,11 +217,136 @@ def edges_from(candidates: pl.DataFrame, cfg: LockstepConfig, strength: float) -
             "weight"
         ),
         pl.format(
-            "{} bursts of {}s together ({} expected by chance), {} to {} UTC",
+            "{} {} of {}s together ({} expected by chance), {} to {} UTC",
             "together",
+            pl.lit(what),
             pl.lit(cfg.window_s),
             pl.col("mu").round(2),
             first.dt.strftime("%m-%d %H:%M"),
             last.dt.strftime("%m-%d %H:%M"),
         ).alias("evidence"),
+    ).cast(_EDGES)
+
+
+MINUTES = {"account_id": pl.String, "w": pl.Int32}
+
+
+def minutes_sql(cfg: LockstepConfig) -> str:
+    """Each account's active windows over `signals` (MINUTES: account_id, w, the window number
+    since the epoch): what `focus_edges` counts once the accounts under review are known."""
+    return (
+        f"SELECT DISTINCT account_id, CAST(floor(t_s / {cfg.window_s}) AS INTEGER) AS w "
+        "FROM signals"
     )
+
+
+def focus_edges(
+    minutes: pl.DataFrame, accounts: pl.Series, cfg: LockstepConfig, strength: float
+) -> pl.DataFrame:
+    """`lockstep` edges among `accounts` alone (the accounts under review), from their active
+    windows in `minutes` (MINUTES): every pair's shared windows against what their own
+    hour-of-day rates give, family-wise at `focus_alpha` (see the module's last section)."""
+    per_hour, per_day = 3600 // cfg.window_s, 86400 // cfg.window_s
+    active = (
+        minutes.cast(MINUTES)
+        .filter(pl.col("account_id").is_in(accounts.implode()))
+        .with_columns(((pl.col("w") % per_day) // per_hour).alias("hod"))
+    )
+    crowd = active.group_by("w").len("n").filter(pl.col("n") <= cfg.max_sharing)
+    kept = active.join(crowd.select("w"), on="w")
+    pairs = (
+        kept.select("w", "account_id")
+        .join(kept.select("w", pl.col("account_id").alias("dst")), on="w")
+        .filter(pl.col("account_id") < pl.col("dst"))
+        .group_by(pl.col("account_id").alias("src"), "dst")
+        .agg(
+            pl.len().alias("together"),
+            pl.col("w").min().alias("first_w"),
+            pl.col("w").max().alias("last_w"),
+        )
+        .filter(pl.col("together") >= cfg.min_co)
+    )
+    if pairs.is_empty():
+        return pl.DataFrame(schema=_EDGES)
+    days = active.group_by("account_id").agg((pl.col("w") // per_day).n_unique().alias("days"))
+    rate = (
+        active.group_by("account_id", "hod")
+        .len("k")
+        .join(days, on="account_id")
+        .select("account_id", "hod", "k", (pl.col("k") / (pl.col("days") * per_hour)).alias("p"))
+    )
+
+    def hourly(own: str, other: str) -> pl.DataFrame:
+        """Per pair: the windows of `other` its hour-of-day rates expect in `own`'s windows."""
+        return (
+            pairs.select(own, other)
+            .join(rate.select(pl.col("account_id").alias(own), "hod", "k"), on=own)
+            .join(
+                rate.select(pl.col("account_id").alias(other), "hod", "p"),
+                on=[other, "hod"],
+                how="left",
+            )
+            .group_by("src", "dst")
+            .agg((pl.col("k") * pl.col("p").fill_null(0.0)).sum().alias(f"mu_{own}"))
+        )
+
+    limit = cfg.focus_alpha / pairs.height  # family-wise over every pair tested
+    found = _significant(pairs, hourly, limit)
+    if found.is_empty():
+        return pl.DataFrame(schema=_EDGES)
+    slot = pl.col("w") % per_day
+    seen = active.select("account_id", "w", "hod", slot.alias("slot"))
+    on_days = seen.group_by("account_id", "slot").len("c").join(days, on="account_id")
+
+    def scheduled(own: str, other: str) -> pl.DataFrame:
+        """`hourly`, where in each of `own`'s windows `other` is expected at least as often as
+        it was active at that minute of the day on its other days (a cron at :00 meets every
+        other cron at :00; that is its schedule, not lockstep)."""
+        return (
+            found.select(own, other)
+            .join(seen.rename({"account_id": own}), on=own)
+            .join(
+                rate.select(pl.col("account_id").alias(other), "hod", "p"),
+                on=[other, "hod"],
+                how="left",
+            )
+            .join(on_days.rename({"account_id": other}), on=[other, "slot"], how="left")
+            .join(
+                seen.select(pl.col("account_id").alias(other), "w", pl.lit(1).alias("hit")),
+                on=[other, "w"],
+                how="left",
+            )
+            .with_columns(
+                pl.when(pl.col("days") > 1)
+                .then((pl.col("c") - pl.col("hit").fill_null(0)) / (pl.col("days") - 1))
+                .otherwise(0.0)
+                .fill_null(0.0)
+                .alias("repeat")
+            )
+            .group_by("src", "dst")
+            .agg(pl.max_horizontal(pl.col("p").fill_null(0.0), "repeat").sum().alias(f"mu_{own}"))
+        )
+
+    found = _significant(found.select(pairs.columns), scheduled, limit)
+    return _edges(found, cfg, strength, "windows")
+
+
+def _significant(pairs: pl.DataFrame, chance, limit: float) -> pl.DataFrame:
+    """The pairs whose shared windows `chance(own, other)` (both ways, the larger) explains with
+    Poisson probability at most `limit`."""
+    tested = (
+        pairs.join(chance("src", "dst"), on=["src", "dst"])
+        .join(chance("dst", "src"), on=["src", "dst"])
+        .with_columns(pl.max_horizontal("mu_src", "mu_dst").alias("mu"))
+    )
+    p = poisson.sf(tested["together"].to_numpy() - 1, tested["mu"].to_numpy())
+    return tested.filter(pl.Series(p <= limit, dtype=pl.Boolean))
+
+
+_EDGES = {
+    "src": pl.String,
+    "dst": pl.String,
+    "edge_type": pl.String,
+    "weight": pl.Float64,
+    "evidence": pl.String,
+}

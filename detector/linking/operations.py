@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from detector.linking.edges import robust_scale
+from detector.linking.lockstep import LockstepConfig
 
 ELEMENT_KINDS = {
     "task": "task texts",
@@ -92,6 +93,7 @@ class OperationConfig:
     single_weight: float = 0.5
     min_values: int = 10
     min_own: float = 0.2
+    lockstep: LockstepConfig = LockstepConfig()  # the lockstep test among units' accounts
 
     def __post_init__(self) -> None:
         if self.min_evidence <= 0 or self.single_weight < 0:

@@ -22,6 +22,7 @@ from detector.linking import (
     cluster,
     link,
     link_with,
+    lockstep,
     operations,
 )
 from detector.pipeline import surges
@@ -41,6 +42,7 @@ class WindowData:
     n_requests: int
     recent: pl.DataFrame | None = None  # surges.PER_ACCOUNT: the window's last hours
     elements: pl.DataFrame | None = None  # operations.ELEMENTS: fingerprint values shared
+    minutes: pl.DataFrame | None = None  # lockstep.MINUTES: each account's active windows
 
 
 def span(store: Path) -> pipeline.Window | None:
@@ -76,7 +78,11 @@ def featurise(
             )
         with stage("operations: fingerprint elements"):
             elements = pl.from_arrow(con.sql(elements_sql(link_cfg)).to_arrow_table())
-    return window_data(window, feats, edges, activity, cluster_cfg, recent, elements)
+        with stage("operations: active windows"):
+            minutes = pl.from_arrow(
+                con.sql(lockstep.minutes_sql(link_cfg.lockstep)).to_arrow_table()
+            )
+    return window_data(window, feats, edges, activity, cluster_cfg, recent, elements, minutes)
 
 
 def elements_sql(cfg: LinkConfig) -> str:
@@ -90,7 +96,14 @@ ACTIVITY_SQL = (
 
 
 def window_data(
-    window, feats, edges, activity, cluster_cfg=ClusterConfig(), recent=None, elements=None
+    window,
+    feats,
+    edges,
+    activity,
+    cluster_cfg=ClusterConfig(),
+    recent=None,
+    elements=None,
+    minutes=None,
 ) -> WindowData | None:
     """Clusters the linked accounts and assembles the window (any engine's outputs)."""
     if feats.is_empty():
@@ -116,6 +129,7 @@ def window_data(
         int(activity["n_requests"].sum()),
         recent,
         None if elements is None else elements.cast(operations.ELEMENTS),
+        None if minutes is None else minutes.cast(lockstep.MINUTES),
     )
 
 
@@ -141,7 +155,8 @@ def featurise_spark(
     activity = run(ACTIVITY_SQL)
     recent = run(surges.account_sql(window.start_s, window.end_s))
     elements = run(elements_sql(link_cfg))
-    return window_data(window, feats, edges, activity, cluster_cfg, recent, elements)
+    minutes = run(lockstep.minutes_sql(link_cfg.lockstep))
+    return window_data(window, feats, edges, activity, cluster_cfg, recent, elements, minutes)
 
 
 __all__ = ["WindowData", "featurise", "featurise_spark", "span", "window_data"]

@@ -27,7 +27,8 @@ import numpy as np
 import polars as pl
 
 from detector import rules
-from detector.linking import operations
+from detector.linking import EDGE_TYPES, lockstep, operations
+from detector.linking.cluster import EDGE_SCHEMA
 from detector.model import explain
 from detector.model.graph import make_graph, structure
 from detector.model.train import Fitted, predict
@@ -94,6 +95,16 @@ class Scored:
     campaigns: pl.DataFrame  # CAMPAIGNS columns
     rule_hits: pl.DataFrame  # rules.HITS columns: every rule that fired (enforced or shadow)
     cells: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CAMPAIGN_CELLS))
+    links: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EDGE_SCHEMA))
+    """Links scoring found beyond the window's edges: lockstep among the accounts under review
+    (`lockstep.focus_edges`); `merge_edges(data.edges, links)` is every link of the run."""
+
+
+def merge_edges(edges: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:
+    """`edges` and `more` (both EDGE_SCHEMA), each (src, dst, edge_type) once."""
+    return pl.concat([edges.cast(EDGE_SCHEMA), more.cast(EDGE_SCHEMA)]).unique(
+        ["src", "dst", "edge_type"], keep="first", maintain_order=True
+    )
 
 
 def campaign_id(members: list[str], prefix: str = "cmp_") -> str:
@@ -117,6 +128,7 @@ def score_data(fitted: Fitted, data: WindowData, **options) -> Scored:
         recent=data.recent,
         window=data.window,
         elements=data.elements,
+        minutes=data.minutes,
         **options,
     )
 
@@ -134,13 +146,16 @@ def score_window(
     recent: pl.DataFrame | None = None,
     window: Window | None = None,
     elements: pl.DataFrame | None = None,
+    minutes: pl.DataFrame | None = None,
     operation_cfg: operations.OperationConfig = operations.OperationConfig(),
 ) -> Scored:
     """Score a window. `activity`: account_id, first_seen, last_seen, n_requests. `ruleset`:
     the rules and their modes (default: the shipped rules in their default modes). `recent`:
     per-account surge inputs (`surges.account_sql`) of `window`; without both the
     `cluster_surges` rules see no rows. `elements`: the window's fingerprint elements
-    (`operations.elements_sql`); without them every reported cell is its own campaign."""
+    (`operations.elements_sql`); without them every reported cell is its own campaign.
+    `minutes`: each account's active windows (`lockstep.minutes_sql`), for the lockstep test
+    among the accounts under review that joins their cells (`lockstep.focus_edges`)."""
     if features.is_empty():
         return Scored(
             pl.DataFrame(schema=ACCOUNT_SCORES),
@@ -210,7 +225,7 @@ def score_window(
     ).drop("n_accounts")
     reported = dict(zip(per_cluster["cluster"], per_cluster["campaign_id"], strict=True))
     with stage("operations"):
-        ops = _operations(features, base, reported, edges, elements, operation_cfg)
+        ops = _operations(features, base, reported, edges, elements, minutes, operation_cfg)
     op_of = [ops.account_op.get(a) for a in graph.ids]
     status, held = _status(
         fitted, frame, flagged, [o is not None or r for o, r in zip(op_of, ruled)]
@@ -283,6 +298,7 @@ def score_window(
             ["rule_id", "subject_id"], keep="first", maintain_order=True
         ),
         cells,
+        ops.links,
     )
 
 
@@ -293,6 +309,7 @@ class _Ops:
     cell_op: dict[str, str]  # reported cluster -> its campaign id
     units: pl.DataFrame  # unit, cluster (null for a lone account), campaign_id, cell, joined_by
     attribution: dict[str, list[str]]  # campaign id -> what joins its cells
+    links: pl.DataFrame  # EDGE_SCHEMA: lockstep edges found among the accounts under review
 
 
 def _operations(
@@ -301,10 +318,14 @@ def _operations(
     reported: dict[str, str],
     edges: pl.DataFrame,
     elements: pl.DataFrame | None,
+    minutes: pl.DataFrame | None,
     cfg: operations.OperationConfig,
 ) -> _Ops:
-    """Reported cells and lone flagged accounts joined into operations (`operations`)."""
-    in_cells = base.filter(pl.col("cluster").is_in(list(reported))).select(
+    """Reported cells and lone flagged accounts joined into operations (`operations`), on
+    their fingerprint elements and on lockstep among them (`lockstep.focus_edges`). A cell's
+    members are its flagged accounts and the accounts tied to one of them by more than
+    corroborating links (`_tied`)."""
+    in_cells = _tied(base.filter(pl.col("cluster").is_in(list(reported))), edges).select(
         pl.col("cluster").alias("unit"), "account_id"
     )
     lone = base.filter(
@@ -323,10 +344,19 @@ def _operations(
             schema={"unit": pl.String, "operation": pl.String, "joined_by": pl.List(pl.String)},
         )
         attribution: dict[str, list[str]] = {}
+        focus = pl.DataFrame(schema=EDGE_SCHEMA)
     else:
         columns = [c for c in NUMERIC if c in features.columns]
         vectors = operations.behaviour_vectors(features, columns, units["account_id"])
-        ops = operations.join_units(units, set(reported), elements, edges, vectors, cfg)
+        focus = pl.DataFrame(schema=EDGE_SCHEMA)
+        if minutes is not None:
+            with stage("operations: lockstep among the accounts under review"):
+                focus = lockstep.focus_edges(
+                    minutes, units["account_id"], cfg.lockstep, EDGE_TYPES["lockstep"].strength
+                ).cast(EDGE_SCHEMA)
+        ops = operations.join_units(
+            units, set(reported), elements, merge_edges(edges, focus), vectors, cfg
+        )
         assignment, attribution = ops.assignment, ops.attribution
     kept = units.join(assignment, on="unit")
     members = kept.group_by("operation").agg(pl.col("account_id"))
@@ -351,6 +381,32 @@ def _operations(
         cell_op,
         unit_rows,
         {op_id[o]: lines for o, lines in attribution.items()},
+        focus,
+    )
+
+
+def _tied(cells: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+    """The members of reported cells (`cells`: account_id, flagged, cluster) that belong to
+    their campaign: the flagged ones, and those the model does not flag with a link to a
+    flagged member of their cell that is more than corroborating (`EdgeType.corroborating`:
+    a common client string and sign-up day, a model-switch hour or a behaviour vector alone
+    put a customer beside a campaign, not in it). A cell with no flagged member (reported on
+    cluster evidence alone) keeps every member."""
+    strong = [name for name, e in EDGE_TYPES.items() if not e.corroborating]
+    links = edges.filter(pl.col("edge_type").is_in(strong)).select("src", "dst")
+    both = pl.concat([links, links.select(pl.col("dst").alias("src"), pl.col("src").alias("dst"))])
+    flagged = cells.filter(pl.col("flagged")).select(
+        pl.col("account_id").alias("dst"), pl.col("cluster").alias("dst_cluster")
+    )
+    tied = (
+        both.join(flagged, on="dst")
+        .join(cells.select(pl.col("account_id").alias("src"), "cluster"), on="src")
+        .filter(pl.col("cluster") == pl.col("dst_cluster"))["src"]
+        .unique()
+    )
+    has_flagged = cells.group_by("cluster").agg(pl.col("flagged").any().alias("any_flagged"))
+    return cells.join(has_flagged, on="cluster").filter(
+        pl.col("flagged") | pl.col("account_id").is_in(tied.implode()) | ~pl.col("any_flagged")
     )
 
 

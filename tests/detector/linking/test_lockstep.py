@@ -9,7 +9,13 @@ import polars as pl
 import pytest
 
 from detector.linking import EDGE_TYPES
-from detector.linking.lockstep import LockstepConfig, candidates_sql, edges_from
+from detector.linking.lockstep import (
+    LockstepConfig,
+    candidates_sql,
+    edges_from,
+    focus_edges,
+    minutes_sql,
+)
 from detector.model.graph import LINK_TYPES
 
 DAY = 86400
@@ -115,8 +121,86 @@ def test_lockstep_joins_operations_but_is_neither_a_model_input_nor_a_cell_edge(
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"window_s": 7}, {"pair_alpha": 0.0}, {"min_co": 1}, {"window_alpha": 1.5}]
+    "kwargs",
+    [
+        {"window_s": 7},
+        {"pair_alpha": 0.0},
+        {"min_co": 1},
+        {"window_alpha": 1.5},
+        {"focus_alpha": 1.0},
+    ],
 )
 def test_bad_config_is_rejected(kwargs):
     with pytest.raises(ValueError):
         LockstepConfig(**kwargs)
+
+
+def under_review(seed: int = 1, swarm: int = 30, share: float = 0.4) -> pl.DataFrame:
+    """Signals of a week where a quiet swarm hides in a busy population:
+
+    - 600 background accounts at about 100 requests a day each, round the clock (about 40
+      active in any minute);
+    - a swarm of `swarm` accounts, 3 requests a day each on its own, each joining a `share` of
+      28 bursts (four a day, within 20 seconds), so a burst adds about a dozen accounts to a
+      minute: no burst against the population;
+    - accounts under review that are not the swarm: 20 office-hours accounts of one company,
+      10 cron accounts at :00 and 20 accounts that signed up on the last day and are busy
+      all of it (their rate is their rate while they exist, not over the week).
+    """
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, float]] = []
+    for i in range(600):
+        rows += [(f"bg{i:03d}", T0 + t) for t in rng.random(100 * DAYS) * DAYS * DAY]
+    bursts = rng.random(4 * DAYS) * DAYS * DAY
+    for i in range(swarm):
+        rows += [(f"swarm{i:02d}", T0 + t) for t in rng.random(3 * DAYS) * DAYS * DAY]
+        rows += [
+            (f"swarm{i:02d}", T0 + b + rng.random() * 20) for b in bursts[rng.random(28) < share]
+        ]
+    for i in range(20):
+        for d in range(DAYS):
+            rows += [
+                (f"office{i:02d}", T0 + d * DAY + 9 * 3600 + t)
+                for t in rng.random(rng.poisson(60)) * 8 * 3600
+            ]
+    for i in range(10):
+        rows += [(f"cron{i:02d}", T0 + h * 3600 + rng.random() * 20) for h in range(DAYS * 24)]
+    for i in range(20):
+        rows += [(f"late{i:02d}", T0 + (DAYS - 1) * DAY + t) for t in rng.random(400) * DAY]
+    return pl.DataFrame(rows, schema=["account_id", "t_s"], orient="row").with_columns(
+        pl.lit("m-1").alias("request_model"),
+        pl.lit("anthropic-sdk-python/0.40").alias("user_agent"),
+    )
+
+
+def focus(signals: pl.DataFrame, cfg: LockstepConfig = LockstepConfig()) -> pl.DataFrame:
+    """Lockstep among every account of `signals` that is not background."""
+    con = duckdb.connect()
+    con.register("signals", signals.to_arrow())
+    minutes = pl.from_arrow(con.sql(minutes_sql(cfg)).to_arrow_table())
+    review = signals.filter(~pl.col("account_id").str.starts_with("bg"))["account_id"].unique()
+    return focus_edges(minutes, review, cfg, EDGE_TYPES["lockstep"].strength)
+
+
+def test_a_swarm_that_makes_no_burst_is_linked_among_the_accounts_under_review():
+    signals = under_review()
+    swarm = lambda c: pl.col(c).str.starts_with("swarm")  # noqa: E731
+    # against the whole population its bursts are within chance: no population-level edge
+    assert lockstep_edges(signals).filter(swarm("src") & swarm("dst")).is_empty()
+    edges = focus(signals)
+    assert edges.filter(~swarm("src") | ~swarm("dst")).is_empty()  # office, cron, late: none
+    ids = sorted(set(edges["src"]) | set(edges["dst"]))
+    graph = ig.Graph(
+        n=len(ids),
+        edges=[(ids.index(a), ids.index(b)) for a, b in edges.select("src", "dst").iter_rows()],
+    )
+    assert (
+        max(graph.connected_components().sizes()) >= 24
+    )  # of 30: a member in few bursts stays out
+    assert "windows of 60s together" in edges["evidence"][0]
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_independent_accounts_under_review_are_never_linked(seed):
+    # the family-wise rate: with no swarm, no edge among office, cron and new accounts
+    assert focus(under_review(seed=seed, swarm=0)).is_empty()
