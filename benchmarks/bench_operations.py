@@ -10,6 +10,9 @@ process so peak memory is its own:
 
 - `lockstep`: `detector.linking.lockstep.candidates_sql` in DuckDB and the exact Poisson test,
   once with the swarm on the common SDK builds and once on a client build of its own;
+- `focus`: `lockstep.minutes_sql` (every account's active minutes, in DuckDB) and
+  `lockstep.focus_edges` among `--flagged` of the accounts (the swarm among them), what scoring
+  runs once it knows the accounts under review;
 - `operations`: `operations.join_units` over `--flagged` of the accounts as units (in cells of
   eight, the rest lone) with fingerprint elements: 40 task texts each from a shared pool of
   200,000 and one client string from 5,000, as `operations.elements_sql` would give.
@@ -85,6 +88,42 @@ def run_lockstep(args) -> dict:
     }
 
 
+def run_focus(args) -> dict:
+    from detector.linking.edges import EDGE_TYPES
+    from detector.linking.lockstep import LockstepConfig, focus_edges, minutes_sql
+
+    frame = signals(args.accounts, args.requests_per_account, args.swarm, own_client=False)
+    con = duckdb.connect()
+    con.register("signals", frame.to_arrow())
+    cfg = LockstepConfig()
+    start = time.perf_counter()
+    minutes = pl.from_arrow(con.sql(minutes_sql(cfg)).to_arrow_table())
+    review = pl.Series([str(i) for i in range(int(args.accounts * args.flagged))])
+    edges = focus_edges(minutes, review, cfg, EDGE_TYPES["lockstep"].strength)
+    seconds = time.perf_counter() - start
+    inside = edges.filter(
+        pl.col("src").cast(pl.Int64).lt(args.swarm) & pl.col("dst").cast(pl.Int64).lt(args.swarm)
+    ).height
+    return {
+        "step": "lockstep among the accounts under review",
+        "rows": frame.height,
+        "seconds": seconds,
+        "active minutes": minutes.height,
+        "edges": edges.height,
+        "swarm edges": inside,
+        "swarm members connected": _largest_component(edges),
+    }
+
+
+def _largest_component(edges: pl.DataFrame) -> int:
+    import igraph as ig
+
+    if edges.is_empty():
+        return 0
+    graph = ig.Graph.TupleList(edges.select("src", "dst").iter_rows(), directed=False)
+    return max(graph.connected_components().sizes())
+
+
 def run_operations(args) -> dict:
     from detector.linking.cluster import EDGE_SCHEMA
     from detector.linking.operations import join_units
@@ -138,15 +177,17 @@ def main() -> None:
     parser.add_argument("--requests-per-account", type=int, default=10)
     parser.add_argument("--flagged", type=float, default=0.01)
     parser.add_argument("--swarm", type=int, default=200)
-    parser.add_argument("--step", choices=["lockstep", "operations"])
+    parser.add_argument("--step", choices=["lockstep", "focus", "operations"])
     parser.add_argument("--own-client", action="store_true")
     args = parser.parse_args()
     if args.step:
-        out = run_lockstep(args) if args.step == "lockstep" else run_operations(args)
+        run = {"lockstep": run_lockstep, "focus": run_focus, "operations": run_operations}
+        out = run[args.step](args)
         out["peak RSS MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(out)
         return
-    for step, extra in (("lockstep", []), ("lockstep", ["--own-client"]), ("operations", [])):
+    steps = (("lockstep", []), ("lockstep", ["--own-client"]), ("focus", []), ("operations", []))
+    for step, extra in steps:
         argv = [sys.executable, "-m", "benchmarks.bench_operations", "--step", step, *extra]
         argv += ["--accounts", str(args.accounts), "--flagged", str(args.flagged)]
         argv += ["--requests-per-account", str(args.requests_per_account)]

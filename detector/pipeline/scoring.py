@@ -188,22 +188,23 @@ def score_window(
         {"account_id": graph.ids, "score": scores, "flagged": flagged, "cluster": clusters},
         schema_overrides={"cluster": pl.String},
     )
+    clustered = base.filter(pl.col("cluster").is_not_null())
+    tied = _tied(clustered, edges)  # the members a reported cell would put in its campaign
     per_cluster = (
-        base.filter(pl.col("cluster").is_not_null())
-        .group_by("cluster")
+        clustered.group_by("cluster")
         .agg(
             pl.col("flagged").sum().cast(pl.Int64).alias("n_flagged"),
             pl.len().cast(pl.Int64).alias("n_accounts"),
             pl.col("account_id"),
         )
+        .join(tied.group_by("cluster").agg(pl.col("account_id").alias("tied")), on="cluster")
         .with_columns(
             pl.col("cluster")
             .replace_strict(cluster_scores, default=0.0, return_dtype=pl.Float64)
             .alias("campaign_score"),
-            pl.col("account_id")
-            .map_elements(campaign_id, return_dtype=pl.String)
-            .alias("campaign_id"),
+            pl.col("tied").map_elements(campaign_id, return_dtype=pl.String).alias("campaign_id"),
         )
+        .drop("tied")
         .sort("cluster")
     )
     cluster_hits = ruleset.run(
@@ -225,7 +226,7 @@ def score_window(
     ).drop("n_accounts")
     reported = dict(zip(per_cluster["cluster"], per_cluster["campaign_id"], strict=True))
     with stage("operations"):
-        ops = _operations(features, base, reported, edges, elements, minutes, operation_cfg)
+        ops = _operations(features, base, tied, reported, edges, elements, minutes, operation_cfg)
     op_of = [ops.account_op.get(a) for a in graph.ids]
     status, held = _status(
         fitted, frame, flagged, [o is not None or r for o, r in zip(op_of, ruled)]
@@ -315,6 +316,7 @@ class _Ops:
 def _operations(
     features: pl.DataFrame,
     base: pl.DataFrame,
+    tied: pl.DataFrame,
     reported: dict[str, str],
     edges: pl.DataFrame,
     elements: pl.DataFrame | None,
@@ -323,9 +325,8 @@ def _operations(
 ) -> _Ops:
     """Reported cells and lone flagged accounts joined into operations (`operations`), on
     their fingerprint elements and on lockstep among them (`lockstep.focus_edges`). A cell's
-    members are its flagged accounts and the accounts tied to one of them by more than
-    corroborating links (`_tied`)."""
-    in_cells = _tied(base.filter(pl.col("cluster").is_in(list(reported))), edges).select(
+    members are its `tied` ones (`_tied`)."""
+    in_cells = tied.filter(pl.col("cluster").is_in(list(reported))).select(
         pl.col("cluster").alias("unit"), "account_id"
     )
     lone = base.filter(
