@@ -48,9 +48,12 @@ find bursts first. Every pair of them is counted in every window it shares (`min
 each account's active windows, kept for the whole window; fan-out capped at `max_sharing`
 accounts per window), and the count is tested against chance as in step 4, with each
 account's hour-of-day rate taken over the days it was active (a new or sporadic account is
-not made rarer than it is). The test is family-wise: a pair is an edge when its Poisson tail
-is below `focus_alpha` divided by the pairs tested (Bonferroni), so all the edges found among
-independent accounts are false with probability at most `focus_alpha` together.
+not made rarer than it is). Pairs that pass are tested again with a schedule-aware chance: in
+each shared window the other account is expected at least as often as it was active at that
+minute of the day on its other days (leave-one-out), so two cron jobs at :00, which meet every
+hour by their schedules, are no lockstep. The test is family-wise: a pair is an edge when its
+Poisson tail is below `focus_alpha` divided by the pairs tested (Bonferroni), so all the edges
+found among independent accounts are false with probability at most `focus_alpha` together.
 """
 
 from __future__ import annotations
@@ -245,7 +248,8 @@ def focus_edges(
 ) -> pl.DataFrame:
     """`lockstep` edges among `accounts` alone (the accounts under review), from their active
     windows in `minutes` (MINUTES): every pair's shared windows against what their own
-    hour-of-day rates give, family-wise at `focus_alpha` (see the module's last section)."""
+    hour-of-day rates and daily schedules give, family-wise at `focus_alpha` (see the module's
+    last section)."""
     per_hour, per_day = 3600 // cfg.window_s, 86400 // cfg.window_s
     active = (
         minutes.cast(MINUTES)

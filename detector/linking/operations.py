@@ -6,7 +6,10 @@ the operation is, not where it runs from: the same dataset items sent from every
 same prompt templates and system prompts, the same client build, the same minute of a model
 pivot, members acting in lockstep across cells. This module joins cells on that fingerprint.
 
-**Units.** Every reported cell, and every flagged account in no reported cell.
+**Units.** Every reported cell, and every flagged account in no reported cell. A cell's
+members are its flagged accounts and those tied to one of them by more than corroborating
+links (`pipeline.scoring._tied`): a customer who shares only a common client string and sign-up
+day with a campaign sits beside it, not in it.
 
 **Fingerprint elements** (`ELEMENTS_SQL`, over the window's `signals`): per account, the task
 texts it sent (`task`: the masked prompt), template openings (`template`), system prompts
@@ -20,9 +23,11 @@ over element kinds, each in [0, 1]: for task texts, templates and system prompts
 overlap (rarity weight of the shared values over the smaller unit's total: 0.5 means half
 of what the smaller unit shares with anyone, it shares with the other); for a client
 string or pivot hour `single_weight` times its rarity weight; for lockstep the share of the
-smaller unit's members with a lockstep edge to the other; and (b) their members behave alike:
-the cosine of their mean robust-standardised feature vectors is at least `min_behaviour`
-between two cells (0.9: joining cells merges cases, the costlier mistake) or
+smaller unit's members with a lockstep edge to the other (the window's lockstep edges, and
+`lockstep.focus_edges` among the units' own accounts: a swarm too quiet to make a burst in
+the whole population still acts together among the accounts under review); and (b) their
+members behave alike: the cosine of their mean robust-standardised feature vectors is at least
+`min_behaviour` between two cells (0.9: joining cells merges cases, the costlier mistake) or
 `min_behaviour_lone` between a cell and a lone account (0.7: one account's vector is noisy,
 and an attachment can never merge two operations), so two playbooks that happen to share some
 values stay apart. An operation is a connected set of joined cells. A lone flagged account
