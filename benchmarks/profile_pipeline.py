@@ -1,6 +1,7 @@
 """The pipeline step by step at one size, this tree beside a baseline commit, in one run.
 
     python -m benchmarks.profile_pipeline --rows 10000000 [--days 1] [--baseline 1f054f2]
+        [--per-account-day 64]
 
 Simulated requests (canonical Parquet, one file per million rows, `--days` days) are written
 once; then every contender runs as a command in a fresh process (wall time, peak RSS):
@@ -33,24 +34,32 @@ from benchmarks.common import Measured, bare_scan, machine, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_FILE = 1_000_000
+SIMULATOR_PER_ACCOUNT_DAY = 64  # requests an account sends a day, on average, in the simulator
 BASELINE = "1f054f2"
 
 
-def write_requests(rows: int, days: int, folder: Path, distinct: bool = False) -> None:
+def write_requests(
+    rows: int, days: int, folder: Path, distinct: bool = False, per_account_day: int = 64
+) -> None:
     """Request files of `rows` simulated requests over `days` days and an accounts file in
     `folder`. Each file is one world of about a million requests (worlds differ by seed).
     `distinct`: every prompt made unique (a request number appended), the worst case for
-    computing text signals once per distinct prompt; the simulator repeats prompts often."""
+    computing text signals once per distinct prompt; the simulator repeats prompts often.
+    `per_account_day`: requests an account sends a day on average (64 is the simulator's own
+    volume; fewer makes more accounts for the same rows, through `SimConfig.volume_scale`)."""
     import polars as pl
 
     from detector.simulate import SimConfig, simulate
 
     folder.mkdir(parents=True, exist_ok=True)
     files, accounts, n, seed = [], [], 0, 0
-    per_account_day = 64  # requests an account sends a day, on average, in the simulator
     while n < rows:
         take = min(PER_FILE, rows - n)
-        cfg = SimConfig(accounts=max(100, take // (per_account_day * days)), days=days)
+        cfg = SimConfig(
+            accounts=max(100, take // (per_account_day * days)),
+            days=days,
+            volume_scale=per_account_day / SIMULATOR_PER_ACCOUNT_DAY,
+        )
         world = simulate(SimConfig(**{**cfg.__dict__, "seed": 2000 + seed}))
         requests = world.requests.head(take)
         if distinct:
@@ -147,14 +156,23 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="this tree only")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument(
+        "--per-account-day",
+        type=int,
+        default=SIMULATOR_PER_ACCOUNT_DAY,
+        help="requests an account sends a day (fewer: more accounts for the same rows)",
+    )
+    parser.add_argument(
         "--distinct-prompts", action="store_true", help="make every prompt unique (worst case)"
     )
     args = parser.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="dg-profile-"))
     print(f"machine: {machine()}\nworkdir: {root}", flush=True)
-    data = root / f"requests-{args.rows}-{args.days}d{'-distinct' if args.distinct_prompts else ''}"
+    tag = "-distinct" if args.distinct_prompts else ""
+    if args.per_account_day != SIMULATOR_PER_ACCOUNT_DAY:
+        tag += f"-{args.per_account_day}a"
+    data = root / f"requests-{args.rows}-{args.days}d{tag}"
     if not (data / "accounts.parquet").exists():
-        write_requests(args.rows, args.days, data, args.distinct_prompts)
+        write_requests(args.rows, args.days, data, args.distinct_prompts, args.per_account_day)
     files = sorted(str(f) for f in data.glob("requests-*.parquet"))
     accounts = str(data / "accounts.parquet")
     import polars as pl

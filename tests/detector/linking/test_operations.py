@@ -111,6 +111,16 @@ def operations_world(tmp_path_factory):
     return world, data, scoring.score_data(fitted, data)
 
 
+def campaign_row(world, scored, campaign: str) -> dict:
+    """The `campaigns` row of the operation that holds most of a planted campaign."""
+    op = (
+        scored.accounts.join(world.labels, on="account_id")
+        .filter(pl.col("campaign") == campaign)["campaign_id"]
+        .mode()[0]
+    )
+    return scored.campaigns.filter(pl.col("campaign_id") == op).row(0, named=True)
+
+
 def test_hydra_on_many_ranges_and_lockstep_swarm_each_land_in_one_operation(operations_world):
     world, data, scored = operations_world
     quality = {
@@ -123,33 +133,23 @@ def test_hydra_on_many_ranges_and_lockstep_swarm_each_land_in_one_operation(oper
     )
     assert cells_of_hydra >= 6  # what makes it hard: the hydra is many cells
     assert quality["hydra_proxy"]["share_in_largest"] >= 0.8
+    assert quality["hydra_proxy"]["purity"] >= 0.95
     # the swarm's bursts are no bursts against the whole population; lockstep among the
     # accounts under review joins its cells all the same
     assert quality["lockstep_swarm"]["share_in_largest"] >= 0.8
     assert quality["lockstep_swarm"]["purity"] >= 0.95
-    swarm_op = (
-        scored.accounts.join(world.labels, on="account_id")
-        .filter(pl.col("campaign") == "lockstep_swarm")["campaign_id"]
-        .mode()[0]
-    )
-    swarm_row = scored.campaigns.filter(pl.col("campaign_id") == swarm_op).row(0, named=True)
+    swarm_row = campaign_row(world, scored, "lockstep_swarm")
     assert any("lockstep link(s)" in line for line in swarm_row["attribution"])
     assert scored.links.filter(pl.col("edge_type") == "lockstep").height > 0
     legit_inside = scored.accounts.join(world.labels, on="account_id").filter(
         pl.col("campaign").is_null() & pl.col("campaign_id").is_not_null()
     )
     assert legit_inside.is_empty()
-    assert quality["hydra_proxy"]["purity"] >= 0.95
-    hydra_op = (
-        scored.accounts.join(world.labels, on="account_id")
-        .filter(pl.col("campaign") == "hydra_proxy")["campaign_id"]
-        .mode()[0]
-    )
-    row = scored.campaigns.filter(pl.col("campaign_id") == hydra_op).row(0, named=True)
+    row = campaign_row(world, scored, "hydra_proxy")
     assert row["n_cells"] >= 6
     assert any("task texts sent from" in line for line in row["attribution"])
     assert row["reasons"][: len(row["attribution"])] == row["attribution"]
-    cells = scored.cells.filter(pl.col("campaign_id") == hydra_op)
+    cells = scored.cells.filter(pl.col("campaign_id") == row["campaign_id"])
     assert cells.height == row["n_cells"]
     assert cells["joined_by"].list.len().min() >= 1  # every cell says how it joins
 
