@@ -63,6 +63,9 @@ def test_spark_features_links_and_clusters_equal_duckdb(store, spark):
     recent = [r.cast(surges.PER_ACCOUNT) for r in (local.recent, remote.recent)]
     assert recent[0]["recent_n"].sum() > 0
     _same(*recent, ["account_id"])
+    assert local.minutes.height > 0
+    _same(local.minutes, remote.minutes, ["account_id", "w"])
+    _same(local.elements, remote.elements, ["account_id", "kind", "value"])
     members = ["account_id", "cluster"]
     assert (
         local.clusters.members.select(members)
