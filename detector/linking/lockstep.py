@@ -203,9 +203,14 @@ FROM co LEFT JOIN mu ON mu.src = co.src AND mu.dst = co.dst"""
 def edges_from(candidates: pl.DataFrame, cfg: LockstepConfig, strength: float) -> pl.DataFrame:
     """`lockstep` edges (src, dst, edge_type, weight, evidence) from `candidates_sql`'s rows:
     pairs whose shared bursts chance explains with probability below `pair_alpha`."""
-    p = poisson.sf(candidates["together"].to_numpy() - 1, candidates["mu"].to_numpy())
-    kept = candidates.filter(pl.Series(p <= cfg.pair_alpha, dtype=pl.Boolean))
-    return _edges(kept, cfg, strength, "bursts")
+    return _edges(_beyond_chance(candidates, cfg.pair_alpha), cfg, strength, "bursts")
+
+
+def _beyond_chance(pairs: pl.DataFrame, limit: float) -> pl.DataFrame:
+    """The pairs (together, mu) whose shared windows X ~ Poisson(mu) reaches with probability
+    at most `limit` (exact)."""
+    p = poisson.sf(pairs["together"].to_numpy() - 1, pairs["mu"].to_numpy())
+    return pairs.filter(pl.Series(p <= limit, dtype=pl.Boolean))
 
 
 def _edges(pairs: pl.DataFrame, cfg: LockstepConfig, strength: float, what: str) -> pl.DataFrame:
@@ -343,8 +348,7 @@ def _significant(pairs: pl.DataFrame, chance, limit: float) -> pl.DataFrame:
         .join(chance("dst", "src"), on=["src", "dst"])
         .with_columns(pl.max_horizontal("mu_src", "mu_dst").alias("mu"))
     )
-    p = poisson.sf(tested["together"].to_numpy() - 1, tested["mu"].to_numpy())
-    return tested.filter(pl.Series(p <= limit, dtype=pl.Boolean))
+    return _beyond_chance(tested, limit)
 
 
 _EDGES = {

@@ -15,11 +15,17 @@ def campaign_cohesion(members: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFra
         .agg(pl.col("len").max().alias("in_largest"), pl.len().alias("n_clusters"))
     )
     total = joined.group_by("campaign").len().rename({"len": "members"})
+    return _share_in_largest(total, largest, "n_clusters")
+
+
+def _share_in_largest(total: pl.DataFrame, largest: pl.DataFrame, spread: str) -> pl.DataFrame:
+    """Per campaign: `total` (campaign, members) with `largest` (campaign, in_largest, `spread`
+    and any other columns; none for a campaign in no group) and the share in the largest."""
     return (
         total.join(largest, on="campaign", how="left")
         .with_columns(
             pl.col("in_largest").fill_null(0),
-            pl.col("n_clusters").fill_null(0),
+            pl.col(spread).fill_null(0),
             (pl.col("in_largest").fill_null(0) / pl.col("members")).alias("share_in_largest"),
         )
         .sort("campaign")
@@ -66,15 +72,7 @@ def operation_quality(accounts: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFr
         )
     )
     total = joined.filter(pl.col("campaign").is_not_null()).group_by("campaign").len("members")
-    return (
-        total.join(largest, on="campaign", how="left")
-        .with_columns(
-            pl.col("in_largest").fill_null(0),
-            pl.col("n_operations").fill_null(0),
-            (pl.col("in_largest").fill_null(0) / pl.col("members")).alias("share_in_largest"),
-        )
-        .sort("campaign")
-    )
+    return _share_in_largest(total, largest, "n_operations")
 
 
 def legitimate_in_operations(accounts: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:

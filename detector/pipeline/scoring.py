@@ -335,6 +335,7 @@ def _operations(
     units = pl.concat(
         [in_cells, lone.select(pl.format("account:{}", "account_id").alias("unit"), "account_id")]
     )
+    focus = pl.DataFrame(schema=EDGE_SCHEMA)
     if elements is None or units.is_empty():
         assignment = pl.DataFrame(
             {
@@ -345,11 +346,9 @@ def _operations(
             schema={"unit": pl.String, "operation": pl.String, "joined_by": pl.List(pl.String)},
         )
         attribution: dict[str, list[str]] = {}
-        focus = pl.DataFrame(schema=EDGE_SCHEMA)
     else:
         columns = [c for c in NUMERIC if c in features.columns]
         vectors = operations.behaviour_vectors(features, columns, units["account_id"])
-        focus = pl.DataFrame(schema=EDGE_SCHEMA)
         if minutes is not None:
             with stage("operations: lockstep among the accounts under review"):
                 focus = lockstep.focus_edges(
