@@ -98,9 +98,9 @@ def queue(
 
 
 def held(con: Con, day: date, page: int = 0, page_size: int = PAGE) -> tuple[pl.DataFrame, int]:
-    """One page of the night's accounts held for review (`status = 'review'`: the model would
-    flag them, their inputs are unfamiliar and nothing links them to a campaign), highest score
-    first, and how many there are. Warehouses written before the column existed have none."""
+    """One page of the night's accounts held for review (`status = 'review'`: the network would
+    flag them, but one of the model's views finds them ordinary, or their inputs are unfamiliar
+    and nothing links them to a campaign), highest score first, and how many there are. Warehouses written before the column existed have none."""
     where = "FROM account_scores WHERE run_date = ? AND status = 'review'"
     total = scalar(con, f"SELECT count(*) {where}", [day])
     rows = frame(

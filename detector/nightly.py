@@ -42,7 +42,7 @@ class Outcome:
     run_date: date
     n_accounts: int
     n_flagged: int
-    n_review: int  # held for review: unfamiliar to the model, no coordination evidence
+    n_review: int  # held for review: not corroborated by every view, or unfamiliar and unlinked
     n_campaigns: int
     n_alerts: int
     seconds: float

@@ -76,14 +76,18 @@ class Result:
 def _result(
     protocol, split, det: Detector, ex: Example, w: Window, focus=None, focus_legit=None
 ) -> Result:
-    if det.fitted is not None:  # the model as `score` runs it: unfamiliar loners are held
-        scores, status = _scored(det, ex, w)
+    if det.fitted is not None:  # the model as `score` runs it: some of its flags are held
+        scores, status, in_campaign = _scored(det, ex, w)
         flagged, held = status == "flagged", status == "review"
     else:
         scores = det.score(w)
         flagged, held = scores > det.threshold, np.zeros(len(scores), bool)
+        in_campaign = np.zeros(len(scores), bool)
     frame = w.frame.select("account_id", "label", "campaign", "archetype").with_columns(
-        pl.Series("score", scores), pl.Series("flagged", flagged), pl.Series("held", held)
+        pl.Series("score", scores),
+        pl.Series("flagged", flagged),
+        pl.Series("held", held),
+        pl.Series("in_campaign", in_campaign),
     )
     keep = frame
     if focus is not None:  # leave-one-campaign-out: positives are the held-out type only
@@ -99,9 +103,10 @@ def _result(
     return Result(protocol, split, det.name, ex.world, ex.window_days, frame, summary)
 
 
-def _scored(det: Detector, ex: Example, w: Window) -> tuple[np.ndarray, np.ndarray]:
-    """`score_window`'s score and status per row of `w.frame`, from the detector's model (one
-    forward pass: the same scores `det.score` gives)."""
+def _scored(det: Detector, ex: Example, w: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`score_window`'s score, status and whether it is in a reported campaign, per row of
+    `w.frame`, from the detector's model (one forward pass: the same scores `det.score`
+    gives)."""
     from detector.pipeline.scoring import ACTIVITY, score_window
 
     fitted = replace(det.fitted, threshold=det.threshold)
@@ -109,12 +114,13 @@ def _scored(det: Detector, ex: Example, w: Window) -> tuple[np.ndarray, np.ndarr
         fitted, ex.features, ex.edges, ex.members, ex.evidence, pl.DataFrame(schema=ACTIVITY), False
     )
     order = w.frame.select("account_id").join(
-        scored.accounts.select("account_id", "score", "status"),
+        scored.accounts.select("account_id", "score", "status", "campaign_id"),
         on="account_id",
         how="left",
         maintain_order="left",
     )
-    return order["score"].to_numpy(), order["status"].to_numpy()
+    in_campaign = order["campaign_id"].is_not_null().to_numpy()
+    return order["score"].to_numpy(), order["status"].to_numpy(), in_campaign
 
 
 def windows_of(examples: list[Example], prep=None):

@@ -46,14 +46,14 @@ LOLO_DETECTORS = ("torch", "hgb", "blend")
 shipped model); the held-out protocol runs every baseline."""
 
 
-def heldout(cache, train, val, test, config=None):
+def heldout(cache, train, val, test, config=None, only=None):
     examples = [build_all(s, cache) for s in (train, val, test)]
     return evaluate.run_protocol(
-        "heldout", "held-out seeds", *examples, config=config, progress=console.log
+        "heldout", "held-out seeds", *examples, only=only, config=config, progress=console.log
     )
 
 
-def loto_campaign(cache, train, val, test, campaign, config=None):
+def loto_campaign(cache, train, val, test, campaign, config=None, only=LOLO_DETECTORS):
     """Leave one campaign type out of training and validation; recall on it alone."""
     tr, va, te = (build_all(s, cache) for s in (train, val, test))
     res, _ = evaluate.run_protocol(
@@ -63,14 +63,14 @@ def loto_campaign(cache, train, val, test, campaign, config=None):
         evaluate.drop_campaign(va, campaign),
         [ex for ex in te if (ex.features["campaign"] == campaign).any()],
         focus=campaign,
-        only=LOLO_DETECTORS,
+        only=only,
         config=config,
         progress=console.log,
     )
     return res
 
 
-def loto_tactic(cache, train, val, test, tactic, config=None):
+def loto_tactic(cache, train, val, test, tactic, config=None, only=LOLO_DETECTORS):
     """Leave one evasion tactic out: every scenario that switches it on leaves training."""
     res, _ = evaluate.run_protocol(
         "loto_tactic",
@@ -78,14 +78,14 @@ def loto_tactic(cache, train, val, test, tactic, config=None):
         build_all(experiments.without_tactic(train, tactic), cache),
         build_all(experiments.without_tactic(val, tactic), cache),
         build_all([test], cache),
-        only=LOLO_DETECTORS,
+        only=only,
         config=config,
         progress=console.log,
     )
     return res
 
 
-def lolo_legit(cache, train, val, test, archetype, config=None):
+def lolo_legit(cache, train, val, test, archetype, config=None, only=LOLO_DETECTORS):
     """Leave one legitimate archetype out: its accounts are removed from every training and
     validation window; its false-positive rate is measured in the held-out test worlds."""
     tr, va, te = (build_all(s, cache) for s in (train, val, test))
@@ -96,14 +96,14 @@ def lolo_legit(cache, train, val, test, archetype, config=None):
         evaluate.drop_archetype(va, archetype),
         te,
         focus_legit=archetype,
-        only=LOLO_DETECTORS,
+        only=only,
         config=config,
         progress=console.log,
     )
     return res
 
 
-def cross_family(cache, train, val, test, source, target, name, config=None):
+def cross_family(cache, train, val, test, source, target, name, config=None, only=LOLO_DETECTORS):
     """Train and calibrate on one scenario family, test on the other."""
     res, _ = evaluate.run_protocol(
         "cross_family",
@@ -111,29 +111,35 @@ def cross_family(cache, train, val, test, source, target, name, config=None):
         build_all(experiments.family(train, source), cache),
         build_all(experiments.family(val, source), cache),
         build_all(experiments.family(test, target), cache),
-        only=LOLO_DETECTORS,
+        only=only,
         config=config,
         progress=console.log,
     )
     return res
 
 
-def units(cache, train, val, test, tactic_tests, quick=False) -> list[tuple[str, Callable]]:
+def units(
+    cache, train, val, test, tactic_tests, quick=False, only=None
+) -> list[tuple[str, Callable]]:
     """Every protocol split as (name, run): one unit is one training of the candidates, so a
-    stopped report resumes from the units it has already written (`--checkpoint`)."""
-    out: list[tuple[str, Callable]] = [("heldout", lambda: heldout(cache, train, val, test)[0])]
+    stopped report resumes from the units it has already written (`--checkpoint`). `only`
+    names the detectors to fit (default: every baseline held out, `LOLO_DETECTORS` elsewhere)."""
+    some = {} if only is None else {"only": tuple(only)}
+    out: list[tuple[str, Callable]] = [
+        ("heldout", lambda: heldout(cache, train, val, test, **some)[0])
+    ]
     if quick:
         return out
     out += [
-        (f"loto_campaign-{c}", partial(loto_campaign, cache, train, val, test, c))
+        (f"loto_campaign-{c}", partial(loto_campaign, cache, train, val, test, c, **some))
         for c in sim.CAMPAIGNS
     ]
     out += [
-        (f"loto_tactic-{t}", partial(loto_tactic, cache, train, val, spec, t))
+        (f"loto_tactic-{t}", partial(loto_tactic, cache, train, val, spec, t, **some))
         for t, spec in tactic_tests.items()
     ]
     out += [
-        (f"lolo_legit-{a.name}", partial(lolo_legit, cache, train, val, test, a.name))
+        (f"lolo_legit-{a.name}", partial(lolo_legit, cache, train, val, test, a.name, **some))
         for a in LEGIT
     ]
     for key, name, source, target in (
@@ -143,7 +149,7 @@ def units(cache, train, val, test, tactic_tests, quick=False) -> list[tuple[str,
         out.append(
             (
                 f"cross_family-{key}",
-                partial(cross_family, cache, train, val, test, source, target, name),
+                partial(cross_family, cache, train, val, test, source, target, name, **some),
             )
         )
     return out
@@ -324,6 +330,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", nargs="*", default=None, help="unit names (prefixes) to run")
     parser.add_argument(
+        "--detectors", nargs="*", default=None, help="detectors to fit (default: all compared)"
+    )
+    parser.add_argument(
         "--finished-only",
         action="store_true",
         help="with --checkpoint: report the units written there, run none",
@@ -334,7 +343,7 @@ def main() -> None:
     train, val, test = experiments.TRAIN, experiments.VALIDATION, experiments.TEST
     if args.quick:
         train, val, test = (experiments.small(s) for s in (train, val, test))
-    todo = units(args.cache, train, val, test, experiments.TACTIC_TESTS, args.quick)
+    todo = units(args.cache, train, val, test, experiments.TACTIC_TESTS, args.quick, args.detectors)
     if args.only is not None:
         todo = [(n, run) for n, run in todo if any(n.startswith(p) for p in args.only)]
     results = run_units(todo, args.checkpoint, args.finished_only)

@@ -177,6 +177,16 @@ def train(
     epochs: Annotated[int, typer.Option(help="Most training epochs (early stopping)")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     device: Annotated[str | None, typer.Option(help="cuda, mps or cpu (default: best)")] = None,
+    views: Annotated[
+        bool,
+        typer.Option(
+            help="Per-view heads whose agreement a flag needs (what it asks, how it uses the "
+            "API, who it is); without them the network alone flags"
+        ),
+    ] = True,
+    view_budget: Annotated[
+        float, typer.Option(help="Share of legitimate accounts each view may find suspicious")
+    ] = 0.05,
 ) -> None:
     """Train a model on your own labelled traffic (past enforcement, analyst verdicts)."""
     from detector.model import artifact
@@ -190,6 +200,8 @@ def train(
         cfg = TrainConfig(
             optimiser=Optimiser(max_epochs=epochs, seed=seed),
             fpr_budget=fpr_budget,
+            views=views,
+            view_budget=view_budget,
             device=device,
         )
         given = read_labels(labels)
@@ -217,5 +229,11 @@ def train(
         + (f" ({skipped})" if skipped else "")
         + f". Validation (held-out clusters): AP {v['average_precision']:.3f}, recall "
         f"{v['recall_at_threshold']:.1%} at FPR {v['fpr_at_threshold']:.2%} (threshold "
-        f"{fitted.threshold:.3f}). Wrote {model_out}/ (use it with `score --model {model_out}`)."
+        f"{fitted.threshold:.3f})"
+        + (
+            f"; {v['recall_held']:.1%} of campaign accounts held for review by the view gate"
+            if v.get("recall_held")
+            else ""
+        )
+        + f". Wrote {model_out}/ (use it with `score --model {model_out}`)."
     )

@@ -1,9 +1,10 @@
 """Model directories: what `train` writes and `score --model` reads.
 
     DIR/model.pt     the network's weights (torch state dict, loaded with weights_only=True)
-    DIR/model.json   architecture, training config, preprocessing, calibration, thresholds,
-                     feature set and its definition hash, code version, training data and
-                     validation figures
+    DIR/model.json   architecture (with the per-view heads' columns), training config,
+                     preprocessing, calibration, thresholds (the account's, the campaign
+                     head's, one per view), feature set and its definition hash, code version,
+                     training data and validation figures
 
 The default model ships inside the package (`detector/model/default/`). A model is refused when
 its feature set differs from the one this code computes (`features.version`): its inputs would
@@ -26,9 +27,10 @@ from detector.model.net import DetectorNet
 from detector.model.train import Fitted, Platt
 from features.version import FEATURE_HASH, FEATURE_SET
 
-FORMAT = "distillguard-model-2"
-READABLE = ("distillguard-model-1", FORMAT)
-"""Formats `load` reads: format 1 kept the training config flat (still read)."""
+FORMAT = "distillguard-model-3"
+READABLE = ("distillguard-model-1", "distillguard-model-2", FORMAT)
+"""Formats `load` reads: format 1 kept the training config flat, format 2 had no view heads
+(both still read; a model without view heads flags on the network alone)."""
 DEFAULT = Path(__file__).parent / "default"
 
 
@@ -54,6 +56,8 @@ def save(fitted: Fitted, folder: Path, trained_on: dict) -> None:
         "campaign_calibration": asdict(fitted.campaign_calibration),
         "threshold": fitted.threshold,
         "campaign_threshold": fitted.campaign_threshold,
+        # an abstaining view's threshold is -inf, written as null (JSON has no infinities)
+        "view_thresholds": [None if t == float("-inf") else t for t in fitted.view_thresholds],
         "validation": fitted.validation,
         "history": fitted.history,
         "trained_on": trained_on,
@@ -90,6 +94,14 @@ def load(folder: Path | None = None) -> tuple[Fitted, dict]:
     except (RuntimeError, OSError) as exc:  # torch says which tensors do not fit
         raise ModelError(f"{weights}: weights do not fit the model in model.json ({exc})") from exc
     net.eval()
+    view_thresholds = tuple(
+        float("-inf") if t is None else float(t) for t in meta.get("view_thresholds", ())
+    )
+    if len(view_thresholds) != len(net.config.views):
+        raise ModelError(
+            f"{meta_path}: {len(net.config.views)} view heads but {len(view_thresholds)} view "
+            "thresholds"
+        )
     fitted = Fitted(
         net=net,
         prep=Preprocessor.from_dict(meta["preprocessor"]),
@@ -100,6 +112,7 @@ def load(folder: Path | None = None) -> tuple[Fitted, dict]:
         campaign_threshold=meta["campaign_threshold"],
         history=meta.get("history", []),
         validation=meta.get("validation", {}),
+        view_thresholds=view_thresholds,
     )
     return fitted, meta
 

@@ -10,15 +10,24 @@ from dataclasses import asdict, dataclass, field, fields
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of `DetectorNet`. `n_features` and `n_types` come from the data (the
-    preprocessor's matrix width and the link types); the rest are hyper-parameters."""
+    preprocessor's matrix width and the link types), as do `views`: (view, matrix columns) of
+    the per-view heads (`detector.model.views`; empty in models trained before them, which
+    then have no view gate); the rest are hyper-parameters."""
 
     n_features: int
     n_types: int
     hidden: int = 64
     layers: int = 2
     dropout: float = 0.1
+    views: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def __post_init__(self) -> None:
+        # from JSON the views come back as lists: make them the tuples a frozen config holds
+        views = tuple((str(name), tuple(int(c) for c in cols)) for name, cols in self.views)
+        object.__setattr__(self, "views", views)
+        for name, cols in views:
+            if not cols or min(cols) < 0 or max(cols) >= self.n_features:
+                raise ValueError(f"view {name!r} needs columns in [0, {self.n_features}): {cols}")
         for name in ("n_features", "n_types", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -70,7 +79,10 @@ class TrainConfig:
 
     `hidden`, `layers` and `dropout` size the network (the rest of its `ModelConfig` comes from
     the data); `fpr_budget` is the share of legitimate validation accounts the threshold may
-    flag; `device` None picks CUDA, then MPS, then the CPU.
+    flag; `views` adds the per-view heads whose agreement a flag needs
+    (`detector.model.views`), trained with loss weight `view_weight`, each view's threshold
+    letting `view_budget` of legitimate validation accounts through; `device` None picks CUDA,
+    then MPS, then the CPU.
     """
 
     hidden: int = 64
@@ -80,6 +92,9 @@ class TrainConfig:
     augmentation: Augmentation = field(default_factory=Augmentation)
     campaign_weight: float = 0.5
     fpr_budget: float = 0.001
+    views: bool = True
+    view_weight: float = 0.5
+    view_budget: float = 0.05
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -87,10 +102,16 @@ class TrainConfig:
             raise ValueError(f"fpr_budget must be in (0, 1), got {self.fpr_budget}")
         if self.campaign_weight < 0:
             raise ValueError(f"campaign_weight must not be negative, got {self.campaign_weight}")
+        if self.view_weight < 0:
+            raise ValueError(f"view_weight must not be negative, got {self.view_weight}")
+        if not 0 < self.view_budget < 1:
+            raise ValueError(f"view_budget must be in (0, 1), got {self.view_budget}")
 
-    def model(self, n_features: int, n_types: int) -> ModelConfig:
-        """The architecture for data of `n_features` inputs and `n_types` link types."""
-        return ModelConfig(n_features, n_types, self.hidden, self.layers, self.dropout)
+    def model(self, n_features: int, n_types: int, views=()) -> ModelConfig:
+        """The architecture for data of `n_features` inputs and `n_types` link types; `views`
+        (view, columns) are kept only when this config asks for view heads."""
+        views = views if self.views else ()
+        return ModelConfig(n_features, n_types, self.hidden, self.layers, self.dropout, views)
 
     def to_dict(self) -> dict:
         return asdict(self)

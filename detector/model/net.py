@@ -4,8 +4,10 @@ Pure module, no training logic. An account is first encoded from its own feature
 message-passing layer then mixes in the mean of its neighbours' states, one learned transform
 per link type (shared payment means something else than similar behaviour); finally every
 account sees its cluster's pooled state (mean and max over members), and a second head scores
-each cluster as a campaign from the same pooled state. Sparse matrix products run in float32
-even under autocast, so mixed precision on a GPU never meets an unsupported sparse kernel.
+each cluster as a campaign from the same pooled state. Beside them, small per-view heads
+(`detector.model.views`) read only their view's inputs; a flag needs them all. Sparse matrix
+products run in float32 even under autocast, so mixed precision on a GPU never meets an
+unsupported sparse kernel.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from torch import nn
 
 from detector.model.config import ModelConfig
 from detector.model.graph import TorchGraph
+from detector.model.views import ViewHeads
 
 
 class TypedConv(nn.Module):
@@ -63,6 +66,7 @@ class DetectorNet(nn.Module):
         self.campaign_head = nn.Sequential(
             nn.Linear(2 * hidden + 1, hidden), nn.GELU(), nn.Linear(hidden, 1)
         )
+        self.views = ViewHeads(config.views)
 
     def forward(
         self, g: TorchGraph, adjacency: list[torch.Tensor | None] | None = None

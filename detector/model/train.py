@@ -31,6 +31,7 @@ from sklearn.metrics import average_precision_score
 from detector.model.config import Augmentation, TrainConfig
 from detector.model.graph import Graph, Preprocessor, TorchGraph
 from detector.model.net import DetectorNet
+from detector.model.views import view_columns
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,11 @@ class Fitted:
     campaign_threshold: float
     history: list[dict] = field(default_factory=list)
     validation: dict = field(default_factory=dict)
+    view_thresholds: tuple[float, ...] = ()  # per view head, on its logits (empty: no gate)
+
+    def corroborated(self, view_logits: np.ndarray) -> np.ndarray:
+        """Per account and view, whether the view finds it suspicious ([n, views] bool)."""
+        return view_logits > np.asarray(self.view_thresholds, dtype=float)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -107,6 +113,13 @@ def predict(net: DetectorNet, g: TorchGraph) -> tuple[np.ndarray, np.ndarray]:
     return account.double().cpu().numpy(), campaign.double().cpu().numpy()
 
 
+def predict_views(net: DetectorNet, g: TorchGraph) -> np.ndarray:
+    """Per-view logits [n, views] (numpy, float64; no columns for a model without view heads)."""
+    net.eval()
+    with torch.no_grad():
+        return net.views(g.x.float()).double().cpu().numpy()
+
+
 def fit(
     train: list[Graph],
     val: list[Graph],
@@ -120,7 +133,9 @@ def fit(
     opt_cfg, aug = cfg.optimiser, cfg.augmentation
     seed_everything(opt_cfg.seed)
     device = pick_device(cfg.device)
-    net = DetectorNet(cfg.model(train[0].x.shape[1], len(train[0].adjacency))).to(device)
+    families = prep.families()
+    shape = cfg.model(train[0].x.shape[1], len(train[0].adjacency), view_columns(families))
+    net = DetectorNet(shape).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
     tg = [g.tensors(device) for g in train]
     vg = [g.tensors(device) for g in val]
@@ -132,7 +147,7 @@ def fit(
     if not positives or not negatives:
         raise ValueError("training needs both campaign (1) and legitimate (0) accounts")
     pos_weight = torch.tensor(min(negatives / max(positives, 1.0), 100.0), device=device)
-    families = np.asarray(prep.families())
+    families = np.asarray(families)
     family_names = sorted(set(families))
     family_cols = {
         f: torch.from_numpy(np.flatnonzero(families == f)).to(device) for f in family_names
@@ -161,6 +176,13 @@ def fit(
             loss = nn_bce(account.float()[m], y[m], pos_weight)
             if cm.any() and cfg.campaign_weight:
                 loss = loss + cfg.campaign_weight * nn_bce(campaign.float()[cm], cy[cm], pos_weight)
+            if shape.views and cfg.view_weight:
+                # clean inputs: family dropout spreads the network over many signals, but a
+                # view has few families and must learn all of its own
+                views = net.views(g.x)[m]
+                loss = loss + cfg.view_weight * nn_bce(
+                    views, y[m].unsqueeze(1).expand_as(views), pos_weight
+                )
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -208,6 +230,26 @@ def _augment(
     return out
 
 
+VIEW_MIN_RECALL = 0.5
+"""A view that finds fewer than this share of the validation campaign accounts suspicious at its
+own threshold abstains (threshold -inf): it cannot tell the classes apart on this data (its
+inputs are constant or missing), and a view that cannot see must not veto every flag."""
+
+
+def _view_threshold(name: str, logits: np.ndarray, y: np.ndarray, budget: float) -> float:
+    threshold = threshold_for(logits[y == 0], budget)
+    recall = float((logits[y == 1] > threshold).mean()) if y.any() else 0.0
+    if recall < VIEW_MIN_RECALL:
+        log.warning(
+            "view %r finds %.0f%% of validation campaign accounts suspicious at its threshold: "
+            "it abstains from the flag gate",
+            name,
+            100 * recall,
+        )
+        return float("-inf")
+    return threshold
+
+
 def _calibrate(
     net: DetectorNet,
     prep: Preprocessor,
@@ -229,6 +271,24 @@ def _calibrate(
     # least even odds on it, whatever the (few, easy) legitimate validation clusters allow
     campaign_threshold = max(threshold_for(cscores[cy == 0], max(cfg.fpr_budget, 0.01)), 0.5)
     flagged = scores > threshold
+    held = np.zeros_like(flagged)
+    view_thresholds: tuple[float, ...] = ()
+    per_view: dict[str, float | None] = {}
+    if net.config.views:  # a flag needs every view; the rest of the network's flags are held
+        views = np.concatenate(
+            [predict_views(net, t)[m] for t, (m, _) in zip(vg, masks, strict=True)]
+        )
+        view_thresholds = tuple(
+            _view_threshold(name, views[:, v], y, cfg.view_budget)
+            for v, (name, _) in enumerate(net.config.views)
+        )
+        fires = views > np.asarray(view_thresholds)
+        held = flagged & ~fires.all(axis=1)
+        flagged &= ~held
+        per_view = {
+            name: float(fires[y == 1, v].mean()) if y.any() else None
+            for v, (name, _) in enumerate(net.config.views)
+        }
     validation = {
         "accounts": int(y.size),
         "positives": int(y.sum()),
@@ -236,8 +296,20 @@ def _calibrate(
         "recall_at_threshold": float(flagged[y == 1].mean()) if y.any() else None,
         "fpr_at_threshold": float(flagged[y == 0].mean()) if (y == 0).any() else None,
         "flagged_share": float(flagged.mean()) if y.size else None,
+        "review_share": float(held.mean()) if y.size else None,
+        "recall_held": float(held[y == 1].mean()) if y.any() else None,
+        "view_recall": per_view,
         "config": cfg.to_dict(),
     }
     return Fitted(
-        net.cpu(), prep, cfg, acal, ccal, threshold, campaign_threshold, history, validation
+        net.cpu(),
+        prep,
+        cfg,
+        acal,
+        ccal,
+        threshold,
+        campaign_threshold,
+        history,
+        validation,
+        view_thresholds,
     )

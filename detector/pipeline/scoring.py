@@ -9,13 +9,22 @@ campaign carries its `campaign_id`, flagged or not, so the analyst sees who else
 The id is derived from the campaign's members (the smallest account id); `nightly` maps it onto
 the ids of earlier nights so a growing campaign keeps its name.
 
-Unfamiliar accounts are held, not flagged. An account the model would flag whose inputs lie
-outside everything it was trained on (`Preprocessor.unfamiliar`) and that is not a member of a
-reported campaign (no coordination evidence: shared payment or infrastructure, lockstep timing,
-shared templates linking it to other flagged accounts) gets `status = "review"`, `flagged`
-false, and reasons that say what is unfamiliar: the model is extrapolating, and wrongly banning a
-good customer is the expensive mistake. Every other account the model flags is `"flagged"`;
-the rest are `"clear"`. Only `"flagged"` accounts raise `account.flagged` alerts.
+Two kinds of account the network would flag are held, not flagged (`status = "review"`,
+`flagged` false, reasons that say why): wrongly banning a good customer is the expensive
+mistake, and in both cases the network alone is not evidence enough.
+
+- Not corroborated. The model's per-view heads (`detector.model.views`: what it asks, how it
+  uses the API, who it is and who it is linked to) must each find the account suspicious too; a
+  legitimate look-alike matches a campaign in one or two of these ways, a campaign in all three.
+  Such an account is not counted as flagged anywhere (campaign reports included) and carries its
+  campaign id when its cell is reported on other members' flags.
+- Unfamiliar. An account whose inputs lie outside everything the model was trained on
+  (`Preprocessor.unfamiliar`) and that is not a member of a reported campaign (no coordination
+  evidence: shared payment or infrastructure, lockstep timing, shared templates linking it to
+  other flagged accounts): the model is extrapolating.
+
+An enforced account rule flags whatever the views say. Every other account the model flags is
+`"flagged"`; the rest are `"clear"`. Only `"flagged"` accounts raise `account.flagged` alerts.
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ from detector.linking import EDGE_TYPES, lockstep, operations
 from detector.linking.cluster import EDGE_SCHEMA
 from detector.model import explain
 from detector.model.graph import make_graph, structure
-from detector.model.train import Fitted, predict
+from detector.model.train import Fitted, predict, predict_views
+from detector.model.views import disagreement
 from detector.pipeline import surges
 from detector.pipeline.featurise import WindowData
 from features.pipeline import Window
@@ -165,9 +175,12 @@ def score_window(
     with stage("model: inputs and network"):
         frame = structure(features, edges, members)
         graph = make_graph(frame, edges, fitted.prep, with_labels=False)
-        account_logits, campaign_logits = predict(fitted.net, graph.tensors("cpu"))
+        tensors = graph.tensors("cpu")
+        account_logits, campaign_logits = predict(fitted.net, tensors)
+        views = fitted.corroborated(predict_views(fitted.net, tensors))
     scores = fitted.account_calibration(account_logits)
-    flagged = scores > fitted.threshold
+    uncorroborated = (scores > fitted.threshold) & ~views.all(axis=1)
+    flagged = (scores > fitted.threshold) & ~uncorroborated
     cluster_scores = dict(
         zip(graph.cluster_names, fitted.campaign_calibration(campaign_logits).tolist(), strict=True)
     )
@@ -184,6 +197,7 @@ def score_window(
     by_rule = ruleset.enforced(account_hits)
     ruled = np.fromiter((a in by_rule for a in graph.ids), dtype=bool, count=len(graph.ids))
     flagged = flagged | ruled
+    uncorroborated &= ~ruled
     base = pl.DataFrame(
         {"account_id": graph.ids, "score": scores, "flagged": flagged, "cluster": clusters},
         schema_overrides={"cluster": pl.String},
@@ -229,9 +243,14 @@ def score_window(
         ops = _operations(features, base, tied, reported, edges, elements, minutes, operation_cfg)
     op_of = [ops.account_op.get(a) for a in graph.ids]
     status, held = _status(
-        fitted, frame, flagged, [o is not None or r for o, r in zip(op_of, ruled)]
+        fitted,
+        frame,
+        flagged,
+        [o is not None or r for o, r in zip(op_of, ruled)],
+        uncorroborated,
+        views,
     )
-    everyone = np.flatnonzero(flagged)
+    everyone = np.flatnonzero(flagged | uncorroborated)
     targets = everyone[np.argsort(-scores[everyone], kind="stable")[:explain_limit]]
     reasons: list[list[str]] = [[] for _ in graph.ids]
     campaign_reasons: dict[str, list[str]] = {}
@@ -256,10 +275,7 @@ def score_window(
             ]
             reasons[i] += [f"campaign: {text}" for text in shared]
     for i, why in held.items():
-        reasons[i] = [f"held for review, unfamiliar: {text}" for text in why] + [
-            "held for review: no coordination evidence (in no reported campaign)",
-            *reasons[i],
-        ]
+        reasons[i] = [*why, *reasons[i]]
     row = {a: i for i, a in enumerate(graph.ids)}
     titles = {r.id: r for r in ruleset.rules}
     for rid, account, ev in (
@@ -434,12 +450,14 @@ def _operation_evidence(evidence: pl.DataFrame, cell_op: dict[str, str]) -> pl.D
 DRIFT_RATIO = 3.0
 """`traffic_warning` fires when the share flagged is this many times the validation share."""
 REVIEW_WARN_SHARE = 0.005
-"""... or when more than this share of the scored accounts is held for review."""
+"""... or when more than this share of the scored accounts is held for review (and more than
+`DRIFT_RATIO` times the share validation held)."""
 
 
 def traffic_warning(fitted: Fitted, accounts: pl.DataFrame) -> str | None:
     """A warning when a run looks unlike what the model was validated on: far more accounts
-    flagged than in validation, or many held for review (inputs outside the training range).
+    flagged than in validation, or many held for review (inputs outside the training range, or
+    views that disagree far more often than in validation).
     Both say the provider's traffic differs from the model's training data, and the remedy is
     the same: `distillguard train` on the provider's own labels."""
     n = accounts.height
@@ -454,8 +472,11 @@ def traffic_warning(fitted: Fitted, accounts: pl.DataFrame) -> str | None:
             f"{flagged / n:.2%} of accounts flagged, {flagged / n / max(expected, 1e-9):.0f}x "
             f"the {expected:.2%} the model flagged in validation"
         )
-    if review and review / n > REVIEW_WARN_SHARE:
-        notes.append(f"{review:,} accounts ({review / n:.2%}) held for review as unfamiliar")
+    usual = fitted.validation.get("review_share") or 0.0
+    if review and review / n > max(REVIEW_WARN_SHARE, DRIFT_RATIO * usual):
+        notes.append(
+            f"{review:,} accounts ({review / n:.2%}) held for review (validation: {usual:.2%})"
+        )
     if not notes:
         return None
     return (
@@ -483,16 +504,31 @@ def _surge_hits(
 
 
 def _status(
-    fitted: Fitted, frame: pl.DataFrame, flagged: np.ndarray, in_campaign: list[bool]
+    fitted: Fitted,
+    frame: pl.DataFrame,
+    flagged: np.ndarray,
+    in_campaign: list[bool],
+    uncorroborated: np.ndarray,
+    views: np.ndarray,
 ) -> tuple[np.ndarray, dict[int, list[str]]]:
-    """Each account's status, and what is unfamiliar about each held one (by row)."""
+    """Each account's status, and why each held one is held (by row): the views that find it
+    ordinary, or what is unfamiliar about it."""
     status = np.where(flagged, "flagged", "clear").astype(object)
+    names = [name for name, _ in fitted.net.config.views]
+    abstains = [t == -np.inf for t in fitted.view_thresholds]
+    held = {
+        int(i): [disagreement(views[i].tolist(), names, abstains)]
+        for i in np.flatnonzero(uncorroborated)
+    }
     candidates = np.flatnonzero(flagged & ~np.asarray(in_campaign, dtype=bool))
-    held: dict[int, list[str]] = {}
     if candidates.size:
         why = fitted.prep.unfamiliar(frame[candidates.tolist()])
-        held = {int(i): w for i, w in zip(candidates, why, strict=True) if w}
-        status[list(held)] = "review"
+        for i, w in zip(candidates, why, strict=True):
+            if w:
+                held[int(i)] = [f"held for review, unfamiliar: {text}" for text in w] + [
+                    "held for review: no coordination evidence (in no reported campaign)"
+                ]
+    status[list(held)] = "review"
     return status, held
 
 

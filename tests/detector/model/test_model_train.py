@@ -179,7 +179,8 @@ def test_unfamiliar_accounts_without_coordination_are_held_not_flagged(fitted, t
         .otherwise(pl.col("n_requests"))
         .alias("n_requests")
     )
-    eager = replace(fitted, threshold=0.0)  # the model flags everyone
+    agree = tuple(-np.inf for _ in fitted.view_thresholds)  # every view agrees: this rule alone
+    eager = replace(fitted, threshold=0.0, view_thresholds=agree)  # the model flags everyone
     empty = pl.DataFrame(
         schema={"cluster": pl.String, "edge_type": pl.String, "n_edges": pl.Int64,
                 "weight": pl.Float64, "top_values": pl.List(pl.String)}
@@ -200,3 +201,60 @@ def test_unfamiliar_accounts_without_coordination_are_held_not_flagged(fitted, t
     calm = score_window(fitted, frame.drop("label"), edges, members, empty, _activity(frame), False)
     assert set(calm.accounts["status"]) <= {"flagged", "clear"}
     assert traffic_warning(fitted, calm.accounts) is None
+
+
+def test_a_flag_needs_every_view_and_a_blind_view_abstains(toy):
+    from detector.pipeline.scoring import score_window, traffic_warning
+
+    prep, train, val, (frame, edges, members) = toy
+    # a tenth of the toy's legitimate accounts ask like the rings: let each view pass 15%
+    fitted = fit(train, val, prep, replace(FAST, view_budget=0.15))
+    names = [name for name, _ in fitted.net.config.views]
+    assert names == ["content", "usage", "identity"]
+    # every toy account sends 100 requests: the usage view cannot see, so it must not veto
+    thresholds = dict(zip(names, fitted.view_thresholds, strict=True))
+    assert thresholds["usage"] == -np.inf
+    assert np.isfinite(thresholds["content"]) and np.isfinite(thresholds["identity"])
+    eager = replace(fitted, threshold=0.0)  # the network flags everyone; the views decide
+    scored = score_window(eager, frame.drop("label"), edges, members, _empty(), _activity(frame))
+    rows = {r["account_id"]: r for r in scored.accounts.iter_rows(named=True)}
+    rings = [a for a in rows if a.startswith("ring")]
+    hard = frame.filter(pl.col("account_id").str.starts_with("legit"))
+    hard = hard.filter(pl.col("share_elicitation") > 0.5)["account_id"].to_list()
+    easy = frame.filter(pl.col("share_elicitation") < 0.01)["account_id"].to_list()
+    assert hard and easy
+    flagged_rings = [a for a in rings if rows[a]["status"] == "flagged"]
+    assert len(flagged_rings) >= 0.8 * len(rings)
+    # a benchmark runner asks like a ring member but is no one's cellmate: held, not flagged
+    held_hard = [a for a in hard if rows[a]["status"] == "review"]
+    assert len(held_hard) >= 0.8 * len(hard)
+    assert all("ordinary on who it is" in rows[a]["reasons"][0] for a in held_hard)
+    assert all("suspicious on content)" in rows[a]["reasons"][0] for a in held_hard)
+    # an ordinary loner is ordinary on what it asks
+    assert all(rows[a]["status"] == "review" for a in easy)
+    assert all("ordinary on what it asks" in rows[a]["reasons"][0] for a in easy)
+    assert (scored.accounts["flagged"] == (scored.accounts["status"] == "flagged")).all()
+    # campaigns are reported on corroborated flags: only rings, never a loner
+    reported = scored.accounts.filter(pl.col("campaign_id").is_not_null())["account_id"]
+    assert set(reported) <= set(rings) and reported.len() > 0
+    assert "held for review (validation:" in traffic_warning(eager, scored.accounts)
+    # a model without view heads (trained before them) flags on the network alone
+    plain = replace(eager, net=_without_views(eager.net), view_thresholds=())
+    alone = score_window(plain, frame.drop("label"), edges, members, _empty(), _activity(frame))
+    assert set(alone.accounts["status"]) == {"flagged"}
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"cluster": pl.String, "edge_type": pl.String, "n_edges": pl.Int64,
+                "weight": pl.Float64, "top_values": pl.List(pl.String)}
+    )  # fmt: skip
+
+
+def _without_views(net):
+    from detector.model.net import DetectorNet
+
+    bare = DetectorNet(replace(net.config, views=()))
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("views.")}
+    bare.load_state_dict(state)
+    return bare
