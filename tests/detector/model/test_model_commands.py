@@ -209,9 +209,13 @@ def test_score_warns_when_it_flags_far_more_than_in_validation(unseen, tmp_path)
     eager = tmp_path / "eager"
     shutil.copytree(artifact.DEFAULT, eager)
     meta = json.loads((eager / "model.json").read_text())
-    meta["threshold"] = 0.0  # flags every account: far above the validation share
+    meta["threshold"] = 0.0  # the network flags every account ...
     (eager / "model.json").write_text(json.dumps(meta))
     args = ["--requests", unseen / "requests.parquet", "--out", tmp_path / "out"]
+    held = _score([*args, "--model", eager])  # ... the views hold most: far more than usual
+    assert "warning:" in held.output and "held for review (validation:" in held.output
+    meta["view_thresholds"] = [None for _ in meta["view_thresholds"]]  # ... and no view vetoes
+    (eager / "model.json").write_text(json.dumps(meta))
     warned = _score([*args, "--model", eager])
     assert "warning:" in warned.output and "flagged in validation" in warned.output
     assert "distillguard train" in warned.output
