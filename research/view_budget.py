@@ -22,7 +22,7 @@ import polars as pl
 import torch
 from rich.console import Console
 
-from detector.model.train import threshold_for
+from detector.model.train import nn_bce, threshold_for
 from detector.model.views import ViewHeads, view_columns
 from detector.simulate import CAMPAIGNS
 from research import evaluate, experiments
@@ -48,9 +48,7 @@ def agreement(
     for _ in range(epochs):
         opt.zero_grad()
         logits = heads(x)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, y.unsqueeze(1).expand_as(logits), pos_weight=pos_weight
-        )
+        loss = nn_bce(logits, y.unsqueeze(1).expand_as(logits), pos_weight)
         loss.backward()
         opt.step()
     with torch.no_grad():

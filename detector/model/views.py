@@ -56,7 +56,6 @@ class ViewHeads(nn.Module):
 
     def __init__(self, views: tuple[tuple[str, tuple[int, ...]], ...], hidden: int = 32) -> None:
         super().__init__()
-        self.names = [name for name, _ in views]
         for i, (_, cols) in enumerate(views):
             self.register_buffer(
                 f"cols_{i}", torch.tensor(cols, dtype=torch.long), persistent=False
@@ -77,9 +76,8 @@ class ViewHeads(nn.Module):
 def disagreement(fires: list[bool], names: list[str], abstains: list[bool]) -> str:
     """The review reason for an account the network flags but some view finds ordinary (an
     abstaining view is named neither way)."""
-    said = list(zip(names, fires, abstains, strict=True))
-    yes = [n for n, f, a in said if f and not a]
-    no = [n for n, f, a in said if not f and not a]
-    said = ", ".join(MEANING.get(n, n) for n in no)
+    seen = [(n, f) for n, f, a in zip(names, fires, abstains, strict=True) if not a]
+    yes = [n for n, f in seen if f]
+    no = ", ".join(MEANING.get(n, n) for n, f in seen if not f)
     also = f" (suspicious on {', '.join(yes)})" if yes else ""
-    return f"held for review, not corroborated: ordinary on {said}{also}"
+    return f"held for review, not corroborated: ordinary on {no}{also}"

@@ -179,8 +179,9 @@ def score_window(
         account_logits, campaign_logits = predict(fitted.net, tensors)
         views = fitted.corroborated(predict_views(fitted.net, tensors))
     scores = fitted.account_calibration(account_logits)
-    uncorroborated = (scores > fitted.threshold) & ~views.all(axis=1)
-    flagged = (scores > fitted.threshold) & ~uncorroborated
+    network = scores > fitted.threshold
+    flagged = network & views.all(axis=1)
+    uncorroborated = network & ~flagged
     cluster_scores = dict(
         zip(graph.cluster_names, fitted.campaign_calibration(campaign_logits).tolist(), strict=True)
     )

@@ -133,11 +133,7 @@ def test_reasons_beyond_the_limit_fall_back_to_the_campaign(fitted, toy):
     from detector.pipeline.scoring import score_window
 
     _, _, _, (frame, edges, members) = toy
-    activity = pl.DataFrame({"account_id": frame["account_id"]}).with_columns(
-        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("first_seen"),
-        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("last_seen"),
-        pl.lit(1, dtype=pl.Int64).alias("n_requests"),
-    )
+    activity = _activity(frame)
     evidence = pl.DataFrame(
         {
             "cluster": ["c00000"],
@@ -182,10 +178,7 @@ def test_unfamiliar_accounts_without_coordination_are_held_not_flagged(fitted, t
     )
     agree = tuple(-np.inf for _ in fitted.view_thresholds)  # every view agrees: this rule alone
     eager = replace(fitted, threshold=0.0, view_thresholds=agree)  # the model flags everyone
-    empty = pl.DataFrame(
-        schema={"cluster": pl.String, "edge_type": pl.String, "n_edges": pl.Int64,
-                "weight": pl.Float64, "top_values": pl.List(pl.String)}
-    )  # fmt: skip
+    empty = _empty()
     scored = score_window(eager, odd, edges, members, empty, _activity(frame), False)
     rows = {r["account_id"]: r for r in scored.accounts.iter_rows(named=True)}
     assert set(scored.accounts["status"]) == {"flagged", "review"}
